@@ -1,0 +1,1 @@
+from probnn.priors.scale import BurrXII  # noqa: F401
