@@ -9,3 +9,5 @@ from probnn.gp.ntk import NTKKernel
 from probnn.gp.scale_mixture import ScaleMixtureNNGP
 
 __all__ += ["NNGPKernel", "NTKKernel", "ScaleMixtureNNGP"]
+from probnn.gp.classification import ScaleMixtureNNGPClassifier  # noqa: E402
+__all__ += ["ScaleMixtureNNGPClassifier"]

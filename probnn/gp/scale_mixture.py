@@ -384,7 +384,8 @@ def _prepare(model: ScaleMixtureNNGP, x: torch.Tensor, y: torch.Tensor) -> tuple
     if not isinstance(model, ScaleMixtureNNGP):
         raise InputError(f"this backend fits a ScaleMixtureNNGP; got {type(model).__name__}")
     if y.ndim != 1:
-        raise InputError(f"scale-mixture regression takes a single output: y must be [num_points]; got {tuple(y.shape)}")
+        raise InputError("scale-mixture regression takes a single output: y must be [num_points]; got "
+                         f"{tuple(y.shape)}")
     if model.num_features is not None and model.num_features != x.shape[-1]:
         raise InputError(f"x has {x.shape[-1]} features but the model was built for {model.num_features}")
     model.num_features = x.shape[-1]
@@ -412,7 +413,8 @@ def fit_exact(model: ScaleMixtureNNGP, x: torch.Tensor, y: torch.Tensor, *, opti
         log_marginal = float(model.log_marginal_likelihood(x, y)[0])
     prior = model.scale_prior
     fit_info = {"objective_history": history, "log_marginal_likelihood": log_marginal,
-                "scale_prior_concentration": float(prior.concentration), "scale_prior_rate": float(prior.rate)}
+                "scale_prior_concentration": float(prior.concentration.detach()),
+                "scale_prior_rate": float(prior.rate.detach())}
     return StudentTProcessPosterior(model, x, y, fit_info=fit_info)
 
 
