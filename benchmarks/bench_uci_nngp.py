@@ -129,7 +129,7 @@ def summarise(rows, keys):
     for key, group in table.items():
         nll = np.array([r["nll"] for r in group])
         rmse = np.array([r["rmse"] for r in group])
-        se = lambda v: float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan")  # noqa: E731
+        se = lambda v: float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan")
         out.append({**dict(zip(keys, key, strict=True)), "count": len(group), "nll_mean": float(nll.mean()),
                     "nll_se": se(nll), "rmse_mean": float(rmse.mean()), "rmse_se": se(rmse)})
     return out

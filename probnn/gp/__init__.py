@@ -10,4 +10,5 @@ from probnn.gp.scale_mixture import ScaleMixtureNNGP
 
 __all__ += ["NNGPKernel", "NTKKernel", "ScaleMixtureNNGP"]
 from probnn.gp.classification import ScaleMixtureNNGPClassifier  # noqa: E402
+
 __all__ += ["ScaleMixtureNNGPClassifier"]
