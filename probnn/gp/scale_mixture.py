@@ -21,8 +21,10 @@ Student-t process of Shah et al. 2014), so that with ``K_y = K(X, X) + sigma^2 I
   so the weights are proportional to the prior density (bounded, hence finite variance); the
   predictive is a mixture of Gaussians ``N(mu, s2_j v)`` with the importance weights and the
   importance effective sample size is reported.
-* ``method="nuts"`` delegates to the inference backends' NUTS (``probnn.inference.nuts``) through
-  the parametric-model protocol.
+* ``method="nuts"``: the shared NUTS backend (``probnn.inference.nuts``, pyro engine) over ``s2``,
+  the kernel's ``weight_std`` / ``bias_std`` and the noise, with ``f`` marginalised:
+  ``y | s2, theta ~ N(m, s2 K_y(theta))`` (contract B: :meth:`ScaleMixtureNNGP.pyro_model`,
+  ``predictive_from_draws``, ``log_likelihood_from_draws``). Needs an NNGP / NTK kernel.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from torch.nn.functional import softplus
 
 from probnn import io
 from probnn.errors import InputError, MethodError
+from probnn.gp.infinite_width import InfiniteWidthKernel, infinite_width_kernels
 from probnn.gp.linalg import cholesky_with_jitter
 from probnn.gp.nngp import NNGPKernel
 from probnn.gp.regression import DTYPE, GP, _inverse_softplus
@@ -74,7 +77,10 @@ class ScaleMixtureNNGP(GP):
 
     backends = {"exact": "probnn.gp.scale_mixture:fit_exact",  # noqa: RUF012 (the Model contract's ClassVar)
                 "importance": "probnn.gp.scale_mixture:fit_importance",
-                "nuts": "probnn.gp.scale_mixture:fit_nuts"}
+                "nuts": "probnn.inference.nuts:fit_nuts"}
+    #: Log-normal hyperprior width (in log units) around the current kernel hyperparameters and noise,
+    #: used by ``method="nuts"``: 0.5 allows factors of ~e^(+-1) = 2.7 at two standard deviations.
+    nuts_hyperprior_scale: float = 0.5
     default_method = "exact"
 
     def __init__(self, kernel: gpytorch.kernels.Kernel | None = None,
@@ -194,6 +200,87 @@ class ScaleMixtureNNGP(GP):
         value = (torch.lgamma(a + n / 2) - torch.lgamma(a) - n / 2 * torch.log(2 * math.pi * b) - logdet / 2
                  - (a + n / 2) * torch.log1p(quadratic / (2 * b)))
         return value, jitter
+
+    # ------------------------------------------------------------------ parametric-model protocol (NUTS)
+    def _kernel_with(self, x1: torch.Tensor, x2: torch.Tensor, weight_std: torch.Tensor, bias_std: torch.Tensor,
+                     diag: bool = False) -> torch.Tensor:
+        """The kernel with hyperparameters given as tensors (differentiable, for the sampler)."""
+        kernel = self.kernel
+        if not isinstance(kernel, InfiniteWidthKernel):
+            raise MethodError("method='nuts' samples the hyperparameters of an NNGPKernel / NTKKernel; got "
+                              f"{type(kernel).__name__}")
+        nngp, ntk = infinite_width_kernels(x1, x2, depth=kernel.depth, activation=kernel.activation,
+                                           weight_variance=weight_std**2, bias_variance=bias_std**2, diag=diag,
+                                           with_ntk=kernel.kind == "ntk", quadrature_points=kernel.quadrature_points)
+        return ntk if kernel.kind == "ntk" else nngp
+
+    def pyro_model(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+        """Log joint over ``s2`` (site ``"scale"``), ``weight_std``, ``bias_std``, ``noise`` (if learned) and
+        ``y ~ N(m, s2 (K + sigma^2 I))`` (site ``"y"``). Hyperpriors: log-normal around the current
+        values with width :attr:`nuts_hyperprior_scale`; ``s2`` has the model's ``scale_prior``."""
+        import pyro
+        import pyro.distributions as dist
+
+        x = x.to(DTYPE)
+        width = torch.tensor(self.nuts_hyperprior_scale, dtype=DTYPE)
+        kernel = self.kernel
+        weight_std = pyro.sample("weight_std", dist.LogNormal(kernel.weight_std.detach().log().reshape(()), width))
+        bias_std = pyro.sample("bias_std", dist.LogNormal(kernel.bias_std.detach().log().reshape(()), width))
+        noise = (pyro.sample("noise", dist.LogNormal(self.noise.detach().log(), width)) if self.learn_noise
+                 else self.noise.detach())
+        # s2 is sampled under a proper log-normal base (for initialisation), and the factor swaps the base
+        # density for the scale prior's: the joint density of s2 is exactly p(s2).
+        base = dist.LogNormal(torch.zeros((), dtype=DTYPE), torch.full((), 2.0, dtype=DTYPE))
+        scale = pyro.sample("scale", base)
+        pyro.factor("scale_prior", self.scale_prior.log_prob(scale.to(DTYPE)) - base.log_prob(scale))
+        covariance = self._kernel_with(x, x, weight_std, bias_std) + noise * torch.eye(x.shape[0], dtype=DTYPE)
+        factor, _ = cholesky_with_jitter(covariance, warn=False)
+        mean = self.mean_function(x).detach()
+        observed = None if y is None else y.to(DTYPE)
+        pyro.sample("y", dist.MultivariateNormal(mean, scale_tril=scale.to(DTYPE).sqrt() * factor), obs=observed)
+
+    def _draw_values(self, draws: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, ...]]:
+        count = draws["scale"].reshape(-1).shape[0]
+        noise = draws["noise"].reshape(-1) if "noise" in draws else self.noise.detach().expand(count)
+        return list(zip(*(draws[name].reshape(-1).to(DTYPE) for name in ("scale", "weight_std", "bias_std")),
+                        noise.to(DTYPE), strict=True))
+
+    def predictive_from_draws(self, draws: dict[str, torch.Tensor], x: torch.Tensor, *,
+                              x_train: torch.Tensor | None = None, y_train: torch.Tensor | None = None
+                              ) -> MixturePredictive:
+        """Equal-weight mixture over draws of ``N(mu_theta(x), s2 (v_theta(x) + sigma^2))``."""
+        if x_train is None or y_train is None:
+            raise InputError("predictive_from_draws needs the training data x_train, y_train")
+        x, x_train, y_train = x.to(DTYPE), x_train.to(DTYPE), y_train.to(DTYPE)
+        means, variances = [], []
+        with torch.no_grad():
+            for scale, weight_std, bias_std, noise in self._draw_values(draws):
+                covariance = self._kernel_with(x_train, x_train, weight_std, bias_std)
+                factor, _ = cholesky_with_jitter(covariance + noise * torch.eye(len(x_train), dtype=DTYPE), warn=False)
+                cross = self._kernel_with(x_train, x, weight_std, bias_std)
+                residual = y_train - self.mean_function(x_train)
+                alpha = torch.cholesky_solve(residual.unsqueeze(-1), factor).squeeze(-1)
+                v = torch.linalg.solve_triangular(factor, cross, upper=False)
+                prior = self._kernel_with(x, x, weight_std, bias_std, diag=True)
+                means.append(self.mean_function(x) + cross.T @ alpha)
+                variances.append(scale * ((prior - (v**2).sum(0)).clamp_min(1e-12) + noise))
+        return MixturePredictive(GaussianPredictive(torch.stack(means), torch.stack(variances)))
+
+    def log_likelihood_from_draws(self, draws: dict[str, torch.Tensor], x: torch.Tensor,
+                                  y: torch.Tensor) -> torch.Tensor:
+        """Sequential conditionals ``log p(y_i | y_<i, theta_s)`` ``[num_draws, n]`` (they sum to the joint
+        ``log p(y | theta_s)``; from the whitened residuals ``z = L^-1 r`` of ``L = chol(s2 K_y)``)."""
+        x, y = x.to(DTYPE), y.to(DTYPE)
+        rows = []
+        with torch.no_grad():
+            for scale, weight_std, bias_std, noise in self._draw_values(draws):
+                covariance = scale * (self._kernel_with(x, x, weight_std, bias_std)
+                                      + noise * torch.eye(len(x), dtype=DTYPE))
+                factor, _ = cholesky_with_jitter(covariance, warn=False)
+                z = torch.linalg.solve_triangular(factor, (y - self.mean_function(x)).unsqueeze(-1),
+                                                  upper=False).squeeze(-1)
+                rows.append(-0.5 * z**2 - factor.diagonal().log() - 0.5 * math.log(2 * math.pi))
+        return torch.stack(rows)
 
     # ------------------------------------------------------------------ persistence
     def get_state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -477,14 +564,3 @@ def fit_importance(model: ScaleMixtureNNGP, x: torch.Tensor, y: torch.Tensor, *,
         warnings.warn(f"importance ESS is {posterior.effective_sample_size:.1f} of {num_samples} draws: the scale "
                       "posterior is poorly covered; increase num_samples or use method='nuts'", stacklevel=2)
     return posterior
-
-
-def fit_nuts(model: ScaleMixtureNNGP, x: torch.Tensor, y: torch.Tensor, **options: Any) -> Posterior:
-    """NUTS over the scale and kernel hyperparameters via the shared inference backend
-    (``probnn.inference.nuts.fit_nuts`` and the parametric-model protocol)."""
-    try:
-        from probnn.inference import nuts
-    except ImportError as error:
-        raise MethodError("method='nuts' needs the inference backends (probnn.inference.nuts), which are not "
-                          "installed in this build; use method='exact' or 'importance'") from error
-    return nuts.fit_nuts(model, x, y, **options)

@@ -29,8 +29,8 @@ class BurrXII(Distribution):
         scale: scale (default 1).
     """
 
-    arg_constraints = {  # noqa: RUF012 (torch.distributions convention)"concentration": constraints.positive, "tail": constraints.positive,
-                       "scale": constraints.positive}
+    arg_constraints = {  # noqa: RUF012 (torch.distributions convention)
+        "concentration": constraints.positive, "tail": constraints.positive, "scale": constraints.positive}
     support = constraints.positive
     has_rsample = True
 

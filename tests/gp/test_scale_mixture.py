@@ -176,3 +176,23 @@ def test_bad_inputs() -> None:
     x, y = _data()
     with pytest.raises(probnn.MethodError, match="InverseGamma"):
         probnn.fit(_model(HalfCauchy(torch.tensor(1.0, dtype=D))), x, y, method="exact")
+
+
+def test_nuts_over_scale_and_hyperparameters(tmp_path) -> None:
+    pytest.importorskip("pyro")
+    x, y = _data(15)
+    model = _model(BurrXII(torch.tensor(2.0, dtype=D), torch.tensor(1.0, dtype=D)))
+    posterior = probnn.fit(model, x, y, method="nuts", num_warmup=60, num_samples=40, num_chains=2, generator=0,
+                           progress=False)
+    draws = posterior.flat_draws()
+    assert {"scale", "weight_std", "bias_std"} <= set(draws)
+    prediction = posterior.predict(x[:4])
+    assert prediction.batch_shape == (4,)
+    # sequential conditionals sum to the joint multivariate-normal log likelihood of each draw
+    pointwise = posterior.model.log_likelihood_from_draws({k: v[:3] for k, v in draws.items()}, x, y)
+    scale, weight_std, bias_std = (draws[k][0].double() for k in ("scale", "weight_std", "bias_std"))
+    covariance = scale * (posterior.model._kernel_with(x, x, weight_std, bias_std) + 0.05 * torch.eye(15, dtype=D))
+    joint = torch.distributions.MultivariateNormal(torch.zeros(15, dtype=D), covariance).log_prob(y)
+    torch.testing.assert_close(pointwise[0].sum(), joint)
+    loaded = probnn.load(posterior.save(tmp_path / "nuts.safetensors"))
+    torch.testing.assert_close(loaded.predict(x[:4]).mean, prediction.mean)
