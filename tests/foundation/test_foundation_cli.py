@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from probnn import cli
+from probnn.errors import InputError
 from probnn.evaluation import ZOO, evaluate_entry, summarise
 from probnn.evaluation.zoo import ZooEntry, get_entry, register_entry
-from probnn.errors import InputError
 
 
 def test_demo_quick_writes_table_and_plots(tmp_path: Path, capsys) -> None:

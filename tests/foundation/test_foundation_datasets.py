@@ -75,7 +75,7 @@ def test_bad_folders_and_splits(tmp_path: Path) -> None:
     folder = make_folder(tmp_path)
     with pytest.raises(InputError, match=r"split must be in 0\.\.1"):
         load_uci(folder, split=2)
-    with pytest.raises(InputError, match="not found.*available"):
+    with pytest.raises(InputError, match=r"not found.*available"):
         load_uci("no-such-dataset", root=tmp_path)
     (folder / "index_test_1.txt").write_text("0\n99\n")
     with pytest.raises(InputError, match="0-based row indices"):
