@@ -85,3 +85,33 @@ register_entry(ZooEntry(
     name="gp-exact", task="regression", make_model=_gp_rbf_ard, method="exact",
     quick_options={"max_iterations": 50}, options={"max_iterations": 200},
     description="exact GP, RBF-ARD kernel, type-II maximum likelihood (L-BFGS)"))
+
+
+def _nngp_gp(num_features: int) -> Model:
+    from probnn.gp.nngp import NNGPKernel
+    from probnn.gp.regression import GP
+
+    return GP(NNGPKernel(depth=2, activation="relu", weight_std=1.5, bias_std=0.2), mean="zero",
+              num_features=num_features)
+
+
+def _nngp_student_t(num_features: int) -> Model:
+    import torch
+
+    from probnn.gp.nngp import NNGPKernel
+    from probnn.gp.scale_mixture import ScaleMixtureNNGP
+
+    prior = torch.distributions.InverseGamma(torch.tensor(2.0, dtype=torch.float64),
+                                             torch.tensor(2.0, dtype=torch.float64))
+    return ScaleMixtureNNGP(NNGPKernel(depth=2, activation="relu", weight_std=1.5, bias_std=0.2), prior,
+                            num_features=num_features)
+
+
+register_entry(ZooEntry(
+    name="nngp-exact", task="regression", make_model=_nngp_gp, method="exact",
+    quick_options={"max_iterations": 20}, options={"max_iterations": 100},
+    description="exact GP with a depth-2 ReLU NNGP kernel, type-II maximum likelihood"))
+register_entry(ZooEntry(
+    name="nngp-student-t", task="regression", make_model=_nngp_student_t, method="exact",
+    quick_options={"max_iterations": 20}, options={"max_iterations": 100},
+    description="Student-t process: NNGP with an inverse-gamma last-layer variance (Lee et al. 2022), type-II ML"))
