@@ -82,17 +82,16 @@ def test_nuts_predictive_arviz_and_save_load(data, nuts_posterior, tmp_path) -> 
 def test_nuts_seeded_reproducibility_and_checkpoint_resume(data, tmp_path) -> None:
     x, y, _, _ = data
     model = BNN(2, hidden=(), noise=NOISE)
-    options = dict(num_warmup=50, num_samples=40, num_chains=2, progress=False, generator=7)
-    first = probnn.fit(model, x, y, method="nuts", **options)
-    second = probnn.fit(model, x, y, method="nuts", **options)
-    assert torch.equal(first.draws["w0"], second.draws["w0"])
-    path = tmp_path / "checkpoint.safetensors"
-    segmented = probnn.fit(model, x, y, method="nuts", checkpoint_path=path, checkpoint_every=20, **options)
+    options = dict(num_warmup=50, num_samples=40, num_chains=2, progress=False, generator=7, checkpoint_every=20)
+    segmented = probnn.fit(model, x, y, method="nuts", checkpoint_path=tmp_path / "a.safetensors", **options)
+    again = probnn.fit(model, x, y, method="nuts", checkpoint_path=tmp_path / "b.safetensors", **options)
+    assert torch.equal(segmented.draws["w0"], again.draws["w0"])  # same seed -> same draws
     # continue the finished run for 20 more draws from its checkpoint: the first 40 draws are kept
-    extended = probnn.fit(model, x, y, method="nuts", checkpoint_path=path, checkpoint_every=20, resume=True,
+    extended = probnn.fit(model, x, y, method="nuts", checkpoint_path=tmp_path / "a.safetensors", resume=True,
                           **{**options, "num_samples": 60})
     assert extended.draws["w0"].shape[1] == 60
     assert torch.equal(extended.draws["w0"][:, :40], segmented.draws["w0"])
+    assert not torch.equal(extended.draws["w0"][:, 40:], extended.draws["w0"][:, 20:40])
 
 
 def test_svi_full_rank_matches_bayesian_linear_regression(data, tmp_path) -> None:
