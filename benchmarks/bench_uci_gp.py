@@ -37,8 +37,8 @@ from probnn.progress import set_quiet  # noqa: E402
 
 DATASETS = ["bostonHousing", "concrete", "energy", "yacht", "wine-quality-red", "naval-propulsion-plant"]
 
-#: Published figures, mean +- standard error over the 20 splits (NLL = minus the reported test
-#: log-likelihood), in original units.
+#: Published figures over the same 20 splits, in original units, as (mean, +-) exactly as printed
+#: in the papers' tables (NLL = minus the reported test log-likelihood).
 #: MC dropout: Y. Gal and Z. Ghahramani, "Dropout as a Bayesian Approximation", ICML 2016, Table 1.
 #: Deep ensembles: B. Lakshminarayanan, A. Pritzel, C. Blundell, "Simple and Scalable Predictive
 #: Uncertainty Estimation using Deep Ensembles", NeurIPS 2017, Table 1 (which also reprints the MC
