@@ -267,7 +267,8 @@ class PretrainCheckpoint:
         if self.module_config is None:
             raise CheckpointError("this checkpoint holds weights of a module that cannot rebuild itself; "
                                   "construct the module and load checkpoint.module_state")
-        return io.decode_child(self.module_config, "module", self.module_tensors)
+        tensors = {f"module.{key}": value for key, value in self.module_tensors.items()}
+        return io.decode_child(self.module_config, "module", tensors)
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         tensors: dict[str, torch.Tensor] = {f"weights.{k}": v for k, v in self.module_state.items()}

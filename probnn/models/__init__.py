@@ -2,5 +2,6 @@
 
 from probnn.gp.regression import GP
 from probnn.models.base import Model
+from probnn.models.pfn import PFN
 
-__all__ = ["GP", "Model"]
+__all__ = ["GP", "PFN", "Model"]
