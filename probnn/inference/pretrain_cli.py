@@ -208,5 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     return run(parser.parse_args(argv))
 
 
+#: The hook :mod:`probnn.cli` calls for modules listed in its ``SUBCOMMAND_MODULES``.
+register = add_subcommand
+
+
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -54,3 +54,10 @@ def test_unknown_prior_name_is_a_clear_error():
 
     with pytest.raises(InputError, match="available"):
         get_preset("gpp")
+
+
+def test_probnn_cli_has_the_pretrain_subcommand():
+    from probnn.cli import build_parser
+
+    arguments = build_parser().parse_args(["pretrain", "--prior", "gp-hyperprior", "--steps", "5", "--out", "x"])
+    assert arguments.command == "pretrain" and arguments.steps == 5
