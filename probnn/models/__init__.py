@@ -2,7 +2,7 @@
 
 from probnn.gp.regression import GP
 from probnn.models.base import Model
-from probnn.models.pfn import PFN
 from probnn.models.neural_process import CNP, MPANP, MPNP, AttentiveCNP, LatentNP, RandomKernelGP
+from probnn.models.pfn import PFN
 
 __all__ = ["CNP", "GP", "MPANP", "MPNP", "PFN", "AttentiveCNP", "LatentNP", "Model", "RandomKernelGP"]

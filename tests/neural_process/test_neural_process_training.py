@@ -112,7 +112,8 @@ def test_task_prior_round_trip_and_errors(tmp_path):
     loaded = probnn.load(prior.save(tmp_path / "prior"))
     assert loaded.get_state() == prior.get_state()
     x = torch.rand(2, 4, 1, dtype=torch.float64)
-    torch.testing.assert_close(loaded.sample_prior_batch(x, generator=0)[1], prior.sample_prior_batch(x, generator=0)[1])
+    torch.testing.assert_close(loaded.sample_prior_batch(x, generator=0)[1],
+                               prior.sample_prior_batch(x, generator=0)[1])
     with pytest.raises(InputError, match="kernel"):
         RandomKernelGP("cosine")
     with pytest.raises(InputError, match="noise"):
