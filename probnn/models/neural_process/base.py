@@ -22,16 +22,18 @@ context points, ``m`` targets, ``d`` input features, ``out = 1`` output, ``S`` c
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 
-from probnn.datasets.tasks import TaskBatch
 from probnn.errors import InputError
 from probnn.models.base import Model
 from probnn.predictive import GaussianPredictive, MixturePredictive, Predictive
 from probnn.random import GeneratorLike, as_generator
+
+if TYPE_CHECKING:
+    from probnn.datasets.tasks import TaskBatch
 
 #: The method name of conditioning a pre-trained neural process on a context set.
 CONDITION_METHOD = "condition"

@@ -13,14 +13,16 @@ the context points included (so the model also learns to reproduce its context).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from probnn import io
-from probnn.datasets.tasks import TaskBatch
 from probnn.models.neural_process.base import NeuralProcess, gaussian_log_prob
 from probnn.models.neural_process.networks import NETWORKS
+
+if TYPE_CHECKING:
+    from probnn.datasets.tasks import TaskBatch
 
 
 class _ConditionalNeuralProcess(NeuralProcess):

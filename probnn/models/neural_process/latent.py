@@ -15,14 +15,18 @@ Prediction: ``S`` draws ``z_s ~ q(z | C)`` and the equal-weight mixture over the
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from probnn import io
-from probnn.datasets.tasks import TaskBatch
 from probnn.models.neural_process.base import NeuralProcess, gaussian_log_prob
 from probnn.models.neural_process.layers import MLP
 from probnn.models.neural_process.networks import PoolingEncoder, gaussian_head
+
+if TYPE_CHECKING:
+    from probnn.datasets.tasks import TaskBatch
 
 #: Floor of the latent standard deviation (the bnp code's ``0.1 + 0.9 sigmoid``).
 MIN_LATENT_STD = 0.1

@@ -23,16 +23,18 @@ base network learns to ignore. ``pseudo_loss=False`` drops it (the ablation of t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from probnn import io
-from probnn.datasets.tasks import TaskBatch
 from probnn.errors import InputError
 from probnn.models.neural_process.base import NeuralProcess, gaussian_log_prob, log_mean_exp
 from probnn.models.neural_process.generator import PseudoContextGenerator
 from probnn.models.neural_process.networks import NETWORKS
+
+if TYPE_CHECKING:
+    from probnn.datasets.tasks import TaskBatch
 
 
 def _merge_sets(x_context: torch.Tensor, y_context: torch.Tensor, x_pseudo: torch.Tensor,
