@@ -55,7 +55,7 @@ def update_layer_mask(layer: SparseVariationalLayer, gradient: torch.Tensor, fra
     mask = layer.mask.reshape(-1)
     active = mask.nonzero().squeeze(-1)
     inactive = (mask == 0).nonzero().squeeze(-1)
-    count = min(int(math.floor(fraction * active.numel())), inactive.numel(), active.numel() - 1)
+    count = min(math.floor(fraction * active.numel()), inactive.numel(), active.numel() - 1)
     empty = torch.zeros(0, dtype=torch.long)
     if count <= 0:
         return MaskUpdate(empty, empty)

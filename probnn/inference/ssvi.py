@@ -327,7 +327,8 @@ class SSVIPosterior(Posterior):
         info.pop("loss_history", None)
         flops = dict(info.get("flops", {}))
         info["flops"] = flops
-        info["prediction_flops_per_example"] = flops.get("prediction_per_example_per_draw", 0) * self.num_predictive_samples
+        per_draw = flops.get("prediction_per_example_per_draw", 0)
+        info["prediction_flops_per_example"] = per_draw * self.num_predictive_samples
         return info
 
     def to_arviz(self, num_samples: int = 200, *, x: torch.Tensor | None = None, y: torch.Tensor | None = None,
@@ -345,7 +346,8 @@ class SSVIPosterior(Posterior):
         posterior, coords, dims = {}, {}, {}
         for index, (layer, (weights, bias)) in enumerate(zip(self.network.layers, draws, strict=True)):
             active = layer.mask.reshape(-1).nonzero().squeeze(-1)
-            posterior[f"layer{index}_weight"] = weights.reshape(num_samples, -1)[:, active].unsqueeze(0).double().numpy()
+            active_draws = weights.reshape(num_samples, -1)[:, active]
+            posterior[f"layer{index}_weight"] = active_draws.unsqueeze(0).double().numpy()
             posterior[f"layer{index}_bias"] = bias.unsqueeze(0).double().numpy()
             coords[f"layer{index}_active_index"] = active.numpy()
             dims[f"layer{index}_weight"] = [f"layer{index}_active_index"]

@@ -2,8 +2,7 @@
 
 from probnn.gp.regression import GP
 from probnn.models.base import Model
+from probnn.models.conv_bnn import ConvBNN
 
 __all__ = ["GP", "Model"]
-from probnn.models.conv_bnn import ConvBNN  # noqa: E402
-
 __all__ += ["ConvBNN"]
