@@ -57,9 +57,10 @@ def prior_stds(model: Any, network: SparseVariationalNetwork, prior_std: float |
 
     ``prior_std`` given: that value for every weight and bias (the paper uses a fixed small std).
     Otherwise the model's own Gaussian prior: ``W_l ~ N(0, weight_std_l^2 / fan_in_l)``,
-    ``b_l ~ N(0, bias_std_l^2)`` (contract A's neural-tangents convention), read from
-    ``model.prior.weight_std`` / ``bias_std`` or ``model.weight_std`` / ``bias_std``; a prior
-    without those (non-Gaussian) is rejected.
+    ``b_l ~ N(0, bias_std_l^2)`` (contract A's neural-tangents convention), read from a
+    :class:`probnn.priors.GaussianWeightPrior` (``model.prior.stds(l)``) or from
+    ``model.weight_std`` / ``bias_std`` (:class:`probnn.models.ConvBNN`); other (non-Gaussian)
+    priors need an explicit ``prior_std``.
     """
     count = len(network.layers)
     if prior_std is not None:
@@ -67,9 +68,14 @@ def prior_stds(model: Any, network: SparseVariationalNetwork, prior_std: float |
         if not value > 0:
             raise InputError(f"prior_std must be > 0; got {prior_std}")
         return [(value, value)] * count
-    source = getattr(model, "prior", None)
-    if source is None or not hasattr(source, "weight_std"):
-        source = model
+    fans = [math.prod(layer.weight_mu.shape[1:]) for layer in network.layers]
+    prior = getattr(model, "prior", None)
+    if prior is not None and hasattr(prior, "stds"):  # probnn.priors.GaussianWeightPrior
+        if getattr(prior, "num_layers", None) not in (None, count):
+            raise InputError(f"the weight prior is for {prior.num_layers} layers; the network has {count}")
+        pairs = [tuple(float(s) for s in prior.stds(index)) for index in range(count)]
+        return [(w / math.sqrt(fan), b) for (w, b), fan in zip(pairs, fans, strict=True)]
+    source = model
     if not hasattr(source, "weight_std"):
         raise MethodError("method='ssvi' needs a Gaussian weight prior (weight_std/bias_std) or an explicit "
                           f"prior_std=...; {type(getattr(model, 'prior', model)).__name__} has none")
@@ -87,7 +93,6 @@ def prior_stds(model: Any, network: SparseVariationalNetwork, prior_std: float |
         return values
 
     weight, bias = per_layer(source.weight_std), per_layer(getattr(source, "bias_std", 1.0))
-    fans = [math.prod(layer.weight_mu.shape[1:]) for layer in network.layers]
     return [(w / math.sqrt(fan), b) for w, b, fan in zip(weight, bias, fans, strict=True)]
 
 

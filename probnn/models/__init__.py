@@ -2,7 +2,8 @@
 
 from probnn.gp.regression import GP
 from probnn.models.base import Model
+from probnn.models.bnn import BNN
 from probnn.models.conv_bnn import ConvBNN
 
-__all__ = ["GP", "Model"]
+__all__ = ["BNN", "GP", "Model"]
 __all__ += ["ConvBNN"]
