@@ -173,6 +173,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, few steps")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--tasks", default="digits,concrete")
+    parser.add_argument("--rows-from", default=None,
+                        help="rebuild the report from the JSON rows a previous run printed (one per line)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     settings = {
@@ -191,7 +193,13 @@ def main() -> None:
         print("UCI data folder absent; skipping concrete")
         tasks.remove("concrete")
     rows = []
-    for task in tasks:
+    if args.rows_from:
+        for line in Path(args.rows_from).read_text().splitlines():
+            if line.startswith("{"):
+                rows.append(json.loads(line))
+        tasks = [task for task in tasks if any(row["task"] == task for row in rows)]
+        seeds = sorted({row["seed"] for row in rows})
+    for task in tasks if not args.rows_from else []:
         for seed in seeds:
             plan = [("dense", 1.0)] + [(v, d) for d in (0.05, 0.1, 0.2) for v in ("ssvi", "static")]
             for variant, density in plan:
