@@ -197,6 +197,10 @@ def main() -> None:
         for line in Path(args.rows_from).read_text().splitlines():
             if line.startswith("{"):
                 rows.append(json.loads(line))
+        # keep only the seeds that finished every variant of a task (a cut-short run is not mixed in)
+        complete = {(row["task"], row["seed"]) for row in rows
+                    if sum(r["task"] == row["task"] and r["seed"] == row["seed"] for r in rows) == 7}
+        rows = [row for row in rows if (row["task"], row["seed"]) in complete]
         tasks = [task for task in tasks if any(row["task"] == task for row in rows)]
         seeds = sorted({row["seed"] for row in rows})
     for task in tasks if not args.rows_from else []:
