@@ -12,7 +12,7 @@ from probnn.inference.sparse_layers import SparseVariationalConv2d, SparseVariat
 from probnn.inference.sparse_masks import update_fraction, update_layer_mask
 from probnn.inference.sparse_network import SparseVariationalNetwork
 from probnn.inference.sparse_scores import folded_normal_mean, folded_normal_snr, removal_score
-from probnn.inference.ssvi import KL_AND_OPTIMIZER_FLOPS_PER_WEIGHT, SSVIPosterior
+from probnn.inference.ssvi import KL_AND_OPTIMIZER_FLOPS_PER_WEIGHT, MASK_UPDATE_FLOPS_PER_WEIGHT, SSVIPosterior
 from probnn.predictive import CategoricalPredictive, MixturePredictive
 
 
@@ -167,6 +167,12 @@ def test_fit_keeps_density_and_exact_zeros() -> None:
     network = posterior.network
     assert posterior.fit_info["num_mask_updates"] == 8  # steps 5..40; at step 45 = 0.75 * 60 the fraction is 0
     assert posterior.fit_info["num_weights_exchanged"] > 0
+    # each update: a dense weight gradient per example of the batch (2 * num_weights) + 22 per weight
+    flops = posterior.fit_info["flops"]
+    per_update = 32 * 2 * network.num_weights + MASK_UPDATE_FLOPS_PER_WEIGHT * network.num_weights
+    assert flops["mask_updates"] == 8 * per_update
+    steps = 60 * (32 * 3 * network.forward_flops() + KL_AND_OPTIMIZER_FLOPS_PER_WEIGHT * network.num_active)
+    assert flops["training_steps"] == steps
     for layer in network.layers:
         assert layer.num_active == max(1, round(0.25 * layer.num_weights))
         inactive = layer.mask == 0
