@@ -4,6 +4,7 @@ from probnn.gp.regression import GP
 from probnn.models.base import Model
 from probnn.models.bnn import BNN
 from probnn.models.conv_bnn import ConvBNN
+from probnn.models.pyro_model import PyroModel
 
-__all__ = ["BNN", "GP", "Model"]
+__all__ = ["BNN", "GP", "Model", "PyroModel"]
 __all__ += ["ConvBNN"]
