@@ -214,7 +214,8 @@ def main() -> None:
     report = {"settings": settings, "seeds": seeds, "quick": args.quick, "rows": rows, "summary": {}, "checks": {}}
     lines = ["# SSVI benchmark", "", f"Settings: {json.dumps(settings)}; seeds {seeds}; quick={args.quick}.",
              "Dense baseline: the same mean-field layers at density 1.0, no mask updates (probnn's own dense VI; "
-             "`method='svi'` was not on this branch when this ran; see ssvi_svi_reference.json). Mean +- sd over seeds. FLOPs counted from active weights.", ""]
+             "`method='svi'` was not on this branch when this ran; see ssvi_svi_reference.json). "
+             "Mean +- sd over seeds. FLOPs counted from active weights.", ""]
     for task in tasks:
         summary = aggregate(rows, task)
         report["summary"][task] = summary
