@@ -138,3 +138,17 @@ register_entry(ZooEntry(
     quick_options={"num_samples": 20, "num_burnin": 200, "thinning": 10, "num_chains": 2},
     options={"num_samples": 100, "num_burnin": 2000, "thinning": 100, "num_chains": 4},
     description="BNN 1x50 tanh; adaptive minibatch SGHMC (Springenberg et al. 2016), 4 chains"))
+
+
+def _bnn_ssvi_regression(num_features: int) -> Model:
+    from probnn.models.bnn import BNN
+
+    return BNN(num_features, hidden=(200, 200), out_features=1, activation="relu", noise="learned")
+
+
+_SSVI_OPTIONS = {"density": 0.1, "num_steps": 2500, "batch_size": 128, "learning_rate": 3e-3}
+_SSVI_QUICK = {"density": 0.1, "num_steps": 500, "batch_size": 128, "learning_rate": 1e-2}
+register_entry(ZooEntry(
+    name="bnn-ssvi", task="regression", make_model=_bnn_ssvi_regression, method="ssvi",
+    quick_options=_SSVI_QUICK, options=_SSVI_OPTIONS,
+    description="ReLU BNN 200-200, sparse subspace VI at density 0.1 (Li et al. 2024)"))
