@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from probnn.errors import InputError
-from probnn.models.base import Model
 from probnn.random import GeneratorLike, as_generator
 from probnn.validation import check_positive_int
+
+if TYPE_CHECKING:  # imported for annotations only: models import this module
+    from probnn.models.base import Model
 
 InputSampler = Callable[[tuple[int, int, int], torch.Generator], torch.Tensor]
 

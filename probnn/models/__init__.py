@@ -11,12 +11,12 @@ from probnn.models.pyro_model import PyroModel
 __all__ = [
     "BNN",
     "CNP",
-    "ConvBNN",
     "GP",
     "MPANP",
     "MPNP",
     "PFN",
     "AttentiveCNP",
+    "ConvBNN",
     "LatentNP",
     "Model",
     "PyroModel",
