@@ -20,3 +20,4 @@ from probnn.priors.measurement import (  # noqa: F401
     MeasurementSet,
 )
 from probnn.priors.functional import FunctionalPriorFit, fit_functional_prior, function_space_distance  # noqa: F401
+from probnn.priors.flow import FlowWeightPrior  # noqa: F401
