@@ -112,7 +112,8 @@ def write(results, fits, x, target, bnn, baseline, quick) -> None:
     (RESULTS / f"functional_prior_toy{suffix}.json").write_text(json.dumps(results, indent=2))
     lines = ["# Functional prior, 1D toy (Tran et al. 2022)", "",
              *(f"- {key}: {value}" for key, value in results["settings"].items()), "",
-             f"| prior | W1 to GP (mean of {len(baseline)} seeds) | reduction vs N(0,1) | fit time (s) |", "|---|---|---|---|",
+             f"| prior | W1 to GP (mean of {len(baseline)} seeds) | reduction vs N(0,1) | fit time (s) |",
+             "|---|---|---|---|",
              f"| fixed N(0, 1) | {statistics.mean(baseline):.3f} | 1.0x | - |"]
     for distance in fits:
         entry = results[distance]
