@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import gpytorch
 import torch
@@ -74,7 +74,7 @@ class GP(Model, torch.nn.Module):
         torch.Size([3, 5, 1])
     """
 
-    backends = {"exact": "probnn.gp.regression:fit_exact"}
+    backends: ClassVar[dict[str, str]] = {"exact": "probnn.gp.regression:fit_exact"}
     default_method = "exact"
 
     def __init__(self, kernel: gpytorch.kernels.Kernel | None = None, *, noise: float | str = "learned",
@@ -405,7 +405,9 @@ def fit_exact(model: GP, x: torch.Tensor, y: torch.Tensor, *, optimize: bool = T
         raise InputError(f"x has {x.shape[-1]} features but the GP was built for {model.num_features}")
     model.num_features = x.shape[-1]
     model.to(DTYPE)
-    if model.default_kernel:
+    if model.default_kernel and optimize:
+        # data-based starting point for the optimiser; with optimize=False the model's current
+        # hyperparameters are used as they are
         _initialise_from_data(model, x, y)
     parameters = [p for p in model.parameters() if p.requires_grad]
     history: list[float] = []
