@@ -15,6 +15,7 @@ from probnn.priors.measurement import (  # noqa: F401
     GridMeasurementSet,
     MeasurementSet,
 )
+from probnn.priors.scale import BurrXII  # noqa: F401
 from probnn.priors.weight import (  # noqa: F401
     GaussianWeightPrior,
     HierarchicalWeightPrior,
