@@ -2,5 +2,6 @@
 
 from probnn.gp.regression import GP
 from probnn.models.base import Model
+from probnn.models.bnn import BNN
 
-__all__ = ["GP", "Model"]
+__all__ = ["BNN", "GP", "Model"]
