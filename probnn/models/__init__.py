@@ -3,5 +3,6 @@
 from probnn.gp.regression import GP
 from probnn.models.base import Model
 from probnn.models.bnn import BNN
+from probnn.models.pfn import PFN
 
-__all__ = ["BNN", "GP", "Model"]
+__all__ = ["BNN", "GP", "PFN", "Model"]

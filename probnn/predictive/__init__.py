@@ -1,5 +1,6 @@
 """Posterior predictive distributions: one small class per distribution kind, one interface."""
 
+from probnn.predictive.bar import BarPredictive
 from probnn.predictive.base import Predictive
 from probnn.predictive.categorical import CategoricalPredictive
 from probnn.predictive.gaussian import GaussianPredictive
@@ -9,6 +10,7 @@ from probnn.predictive.transformed import AffinePredictive
 
 __all__ = [
     "AffinePredictive",
+    "BarPredictive",
     "CategoricalPredictive",
     "GaussianPredictive",
     "MixturePredictive",

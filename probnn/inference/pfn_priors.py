@@ -1,0 +1,109 @@
+"""Named priors for PFN pre-training (``probnn pretrain --prior NAME``).
+
+Each preset is a factory ``num_features -> Model`` plus the task settings it was designed for.
+Inputs live in the unit cube ``[0, 1]^d`` (``fit_pfn`` rescales data there).
+
+* ``gp``: zero-mean GP, RBF kernel with lengthscale 0.2, output scale 1, noise variance 0.1,
+  ``d = 1``; targets are *not* standardised (a fixed-hyperparameter prior, where the exact GP
+  posterior predictive is the Bayes-optimal answer the PFN is checked against).
+* ``gp-hyperprior``: zero-mean GP, RBF-ARD kernel with hyperpriors
+  ``lengthscale_j ~ LogNormal(log 0.35, 0.6)`` (95 % in ``[0.11, 1.1]``, from wiggly to nearly linear on
+  the unit cube), ``outputscale ~ LogNormal(0, 0.5)`` and noise variance ``~ LogNormal(log 0.02, 1.2)``
+  (95 % in ``[0.002, 0.2]``, signal-to-noise from 5 to 500), ``d`` drawn from 1..3; targets
+  standardised with the training set's mean and std, so the shipped PFN works in any units.
+* ``bnn``: a small Bayesian neural network prior (one hidden layer of 50 tanh units, Gaussian
+  weight prior, noise variance 0.01), when :mod:`probnn.models.bnn` is available.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from probnn.errors import InputError
+from probnn.models.base import Model
+
+
+@dataclass(frozen=True)
+class PriorPreset:
+    """A named prior: factory, input dimensions, target normalisation and a description."""
+
+    name: str
+    factory: Callable[[int], Model]
+    num_features: int | tuple[int, int]
+    target_normalisation: str
+    description: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+FIXED_LENGTHSCALE = 0.2
+FIXED_OUTPUTSCALE = 1.0
+FIXED_NOISE = 0.1
+
+
+def fixed_gp(num_features: int) -> Model:
+    """The ``gp`` preset's model for ``num_features`` inputs."""
+    import gpytorch
+
+    from probnn.gp.regression import GP
+
+    kernel = gpytorch.kernels.ScaleKernel(gpytorch.kernels.RBFKernel(ard_num_dims=num_features))
+    kernel.base_kernel.lengthscale = FIXED_LENGTHSCALE
+    kernel.outputscale = FIXED_OUTPUTSCALE
+    return GP(kernel, noise=FIXED_NOISE, mean="zero", num_features=num_features)
+
+
+#: Hyperpriors of the ``gp-hyperprior`` preset as (location, scale) of log-normals.
+HYPERPRIOR_LOGNORMALS = {
+    "lengthscale": (math.log(0.35), 0.6),
+    "outputscale": (0.0, 0.5),
+    "noise": (math.log(0.02), 1.2),
+}
+
+
+def hyperprior_gp(num_features: int) -> Model:
+    """The ``gp-hyperprior`` preset's model for ``num_features`` inputs."""
+    import gpytorch
+
+    from probnn.gp.regression import GP
+
+    kernel = gpytorch.kernels.ScaleKernel(gpytorch.kernels.RBFKernel(ard_num_dims=num_features))
+    hyperpriors = {name: torch.distributions.LogNormal(torch.tensor(loc, dtype=torch.float64),
+                                                       torch.tensor(scale, dtype=torch.float64))
+                   for name, (loc, scale) in HYPERPRIOR_LOGNORMALS.items()}
+    return GP(kernel, noise="learned", mean="zero", num_features=num_features, hyperpriors=hyperpriors)
+
+
+def small_bnn(num_features: int) -> Model:
+    """The ``bnn`` preset's model (needs :mod:`probnn.models.bnn`)."""
+    try:
+        from probnn.models.bnn import BNN
+    except ImportError as error:  # pragma: no cover - depends on the inference branch
+        raise InputError("the 'bnn' prior needs probnn.models.bnn, which this installation lacks") from error
+    return BNN(num_features, hidden=(50,), activation="tanh", noise=0.01)
+
+
+PRESETS: dict[str, PriorPreset] = {
+    "gp": PriorPreset("gp", fixed_gp, 1, "none",
+                      f"GP, RBF lengthscale {FIXED_LENGTHSCALE}, outputscale {FIXED_OUTPUTSCALE}, noise variance "
+                      f"{FIXED_NOISE}, zero mean, x in [0,1]", {"lengthscale": FIXED_LENGTHSCALE,
+                                                                "outputscale": FIXED_OUTPUTSCALE,
+                                                                "noise": FIXED_NOISE}),
+    "gp-hyperprior": PriorPreset("gp-hyperprior", hyperprior_gp, (1, 3), "standardise",
+                                 "GP, RBF-ARD, LogNormal hyperpriors on lengthscales, outputscale and noise; "
+                                 "x in [0,1]^d, d=1..3; targets standardised",
+                                 {"lognormal_hyperpriors": {k: list(v) for k, v in HYPERPRIOR_LOGNORMALS.items()}}),
+    "bnn": PriorPreset("bnn", small_bnn, 1, "standardise",
+                       "BNN 1-50-1 tanh, Gaussian weight prior, noise variance 0.01; x in [0,1]"),
+}
+
+
+def get_preset(name: str) -> PriorPreset:
+    """Look up a preset by name with a clear error."""
+    if name not in PRESETS:
+        raise InputError(f"unknown prior {name!r}; available: {sorted(PRESETS)}")
+    return PRESETS[name]
