@@ -1,0 +1,87 @@
+"""The evaluation zoo: every (model, method) pair that ``probnn demo`` and ``probnn evaluate`` fit.
+
+An entry says how to build a fresh model for ``num_features`` inputs, which inference method to
+use, and the backend options for a quick smoke run and a full run. Each family adds its entries
+here (or calls :func:`register_entry` from its own module, imported lazily by ``make_model``), so
+the CLI never branches on the model.
+
+Keep ``make_model`` cheap and its imports lazy: building the zoo must not import jax or numpyro.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from probnn.errors import InputError
+from probnn.models.base import Model
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One model + inference method to evaluate.
+
+    Attributes:
+        name: unique short name, e.g. ``"gp-exact"``, ``"bnn-nuts"``.
+        task: ``"regression"`` or ``"classification"``.
+        make_model: ``num_features -> Model`` (a fresh, unfitted model).
+        method: the ``method=`` passed to :func:`probnn.fit`.
+        quick_options: backend options for ``--quick`` runs (seconds, not minutes).
+        options: backend options for full runs.
+        description: one line for tables and ``--help``.
+    """
+
+    name: str
+    task: str
+    make_model: Callable[[int], Model]
+    method: str
+    quick_options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def fit_options(self, quick: bool) -> dict[str, Any]:
+        """The options for a quick or a full run."""
+        return dict(self.quick_options if quick else self.options)
+
+
+ZOO: dict[str, ZooEntry] = {}
+
+
+def register_entry(entry: ZooEntry, *, replace: bool = False) -> ZooEntry:
+    """Add ``entry`` to :data:`ZOO` (``replace=True`` to overwrite an existing name)."""
+    if entry.task not in ("regression", "classification"):
+        raise InputError(f"task must be 'regression' or 'classification'; got {entry.task!r}")
+    if entry.name in ZOO and not replace:
+        raise InputError(f"zoo entry {entry.name!r} already exists")
+    ZOO[entry.name] = entry
+    return entry
+
+
+def get_entry(name: str) -> ZooEntry:
+    """The zoo entry called ``name``, with a clear error listing the available ones."""
+    if name not in ZOO:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(ZOO), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise InputError(f"unknown zoo entry {name!r}; available: {sorted(ZOO)}.{hint}")
+    return ZOO[name]
+
+
+def entries(task: str | None = None) -> list[ZooEntry]:
+    """All entries (for one task if given), in registration order."""
+    return [entry for entry in ZOO.values() if task is None or entry.task == task]
+
+
+# ---------------------------------------------------------------------------- entries
+def _gp_rbf_ard(num_features: int) -> Model:
+    from probnn.gp.regression import GP
+
+    return GP(num_features=num_features)
+
+
+register_entry(ZooEntry(
+    name="gp-exact", task="regression", make_model=_gp_rbf_ard, method="exact",
+    quick_options={"max_iterations": 50}, options={"max_iterations": 200},
+    description="exact GP, RBF-ARD kernel, type-II maximum likelihood (L-BFGS)"))
