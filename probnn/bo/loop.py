@@ -1,0 +1,2 @@
+def minimize(): pass
+class BOResult: pass
