@@ -28,7 +28,6 @@ without it raises an ``ImportError`` that says so.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torch
@@ -43,6 +42,7 @@ except ImportError as error:  # pragma: no cover - exercised only without botorc
         "probnn.bo.botorch_adapter needs BoTorch: install it with `pip install probnn[botorch]` "
         "(or `pip install botorch`)") from error
 
+from probnn.bo.surrogate import predict_latent
 from probnn.errors import InputError, InputTypeError
 from probnn.posterior import Posterior
 from probnn.predictive import Predictive
@@ -54,18 +54,9 @@ FINITE_DIFFERENCE_STEP = 1e-4
 _MIN_STDDEV = 1e-12
 
 
-def _accepts(function: Any, name: str) -> bool:
-    try:
-        return name in inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def predict_marginals(posterior: Posterior, x: torch.Tensor, *, observation_noise: bool = False) -> Predictive:
     """The probnn predictive at ``x`` ``[n, d]``: latent ``f`` if the posterior allows, else ``y``."""
-    if _accepts(posterior.predict, "observation_noise"):
-        return posterior.predict(x, observation_noise=observation_noise)
-    return posterior.predict(x)
+    return predict_latent(posterior, x, observation_noise=observation_noise)
 
 
 def _mean_stddev(posterior: Posterior, x: torch.Tensor, observation_noise: bool) -> tuple[torch.Tensor, torch.Tensor]:

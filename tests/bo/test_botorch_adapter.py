@@ -42,7 +42,7 @@ def fitted():
 
 
 def test_mean_variance_match_single_task_gp(fitted):
-    x, y, posterior, reference = fitted
+    _x, _y, posterior, reference = fitted
     test = torch.rand(5, 3, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     ours = ProbnnModel(posterior).posterior(test)
     theirs = reference.posterior(test)
@@ -54,7 +54,7 @@ def test_mean_variance_match_single_task_gp(fitted):
 
 @pytest.mark.parametrize("name", ["logei", "pi", "ucb"])
 def test_analytic_acquisitions_match(fitted, name):
-    x, y, posterior, reference = fitted
+    _x, y, posterior, reference = fitted
     test = torch.rand(7, 1, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     best = y.max()
     make = {"logei": lambda m: LogExpectedImprovement(m, best_f=best),
@@ -65,7 +65,7 @@ def test_analytic_acquisitions_match(fitted, name):
 
 def test_gradients_match_autograd(fitted):
     """Finite-difference gradients of LogEI agree with BoTorch's autograd gradients."""
-    x, y, posterior, reference = fitted
+    _x, y, posterior, reference = fitted
     test = torch.rand(4, 1, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     grads = []
     for model in (ProbnnModel(posterior), reference):
@@ -76,7 +76,7 @@ def test_gradients_match_autograd(fitted):
 
 
 def test_rsample_shapes_and_joint_covariance(fitted):
-    x, y, posterior, reference = fitted
+    _x, _y, posterior, reference = fitted
     test = torch.rand(2, 3, 2, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     ours = ProbnnModel(posterior).posterior(test)
     draws = ours.rsample(torch.Size([4000]), seed=0)
@@ -92,12 +92,13 @@ def test_rsample_shapes_and_joint_covariance(fitted):
 
 
 def test_qei_matches_single_task_gp(fitted):
-    x, y, posterior, reference = fitted
+    _x, y, posterior, reference = fitted
     test = torch.rand(3, 2, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     num = 4096
     sampler = botorch.sampling.SobolQMCNormalSampler(torch.Size([num]), seed=0)
     theirs = qExpectedImprovement(reference, best_f=y.max(), sampler=sampler)(test)
-    ours = qExpectedImprovement(ProbnnModel(posterior), best_f=y.max(), sampler=ProbnnSampler(torch.Size([num]), seed=0))
+    ours = qExpectedImprovement(ProbnnModel(posterior), best_f=y.max(),
+                                sampler=ProbnnSampler(torch.Size([num]), seed=0))
     value = ours(test)
     assert value.shape == (3,)
     # MC standard error of a mean of num improvements: std(improvement) / sqrt(num) <= stddev / sqrt(num).
@@ -106,7 +107,7 @@ def test_qei_matches_single_task_gp(fitted):
 
 
 def test_optimize_acqf_runs_unchanged(fitted):
-    x, y, posterior, _ = fitted
+    _x, y, posterior, _ = fitted
     bounds = torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
     model = ProbnnModel(posterior)
     candidate, value = optimize_acqf(LogExpectedImprovement(model, best_f=y.max()), bounds=bounds, q=1,
