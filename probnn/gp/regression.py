@@ -29,7 +29,7 @@ import torch
 from torch.nn.functional import softplus
 
 from probnn import io
-from probnn.errors import InputError, NotFittedError
+from probnn.errors import InputError, NotFittedError, NumericalError
 from probnn.gp.kernel_config import kernel_from_config, kernel_to_config
 from probnn.gp.linalg import cholesky_with_jitter, gaussian_log_marginal
 from probnn.models.base import Model
@@ -42,6 +42,9 @@ from probnn.validation import check_inputs
 #: Smallest noise variance a learned noise can reach (keeps K + sigma^2 I well conditioned).
 MIN_NOISE = 1e-6
 DTYPE = torch.float64
+#: Loss reported (per data point, on top of |initial loss|) for a line-search trial whose kernel
+#: matrix cannot be factorised: far above any attainable value of -log p(y|X)/n, yet finite.
+_FAILED_TRIAL_PENALTY = 1e6
 
 
 def _inverse_softplus(value: torch.Tensor) -> torch.Tensor:
@@ -406,12 +409,26 @@ def fit_exact(model: GP, x: torch.Tensor, y: torch.Tensor, *, optimize: bool = T
                                       tolerance_grad=1e-9, tolerance_change=1e-12, history_size=50)
         bar = progress_bar(total=max_iterations, desc="GP type-II ML", progress=progress)
         best: dict[str, Any] = {"loss": math.inf, "state": None}
+        failures = {"count": 0}
 
         def closure() -> torch.Tensor:
             optimizer.zero_grad()
-            log_marginal, _ = model.log_marginal_likelihood(x, y, max_relative_jitter=max_relative_jitter)
-            loss = -(log_marginal + model.log_hyperprior()) / len(y)
+            try:
+                log_marginal, _ = model.log_marginal_likelihood(x, y, max_relative_jitter=max_relative_jitter)
+                loss = -(log_marginal + model.log_hyperprior()) / len(y)
+            except NumericalError:
+                loss = torch.full((), math.nan, dtype=DTYPE)
             value = float(loss.detach())
+            if not math.isfinite(value):
+                # A line-search trial reached hyperparameters where K + sigma^2 I cannot be factorised
+                # (or the objective overflows). Report a large finite loss with zero gradient so the
+                # strong-Wolfe search backtracks: +inf/NaN would poison its cubic interpolation.
+                failures["count"] += 1
+                for parameter in parameters:
+                    parameter.grad = torch.zeros_like(parameter)
+                start_loss = history[0] if history and math.isfinite(history[0]) else 0.0
+                history.append(value)
+                return torch.tensor(abs(start_loss) + _FAILED_TRIAL_PENALTY, dtype=DTYPE)
             if math.isfinite(value):
                 loss.backward()
                 if value < best["loss"]:
@@ -426,7 +443,11 @@ def fit_exact(model: GP, x: torch.Tensor, y: torch.Tensor, *, optimize: bool = T
             optimizer.step(closure)
         finally:
             bar.close()
-        if best["state"] is not None:
-            model.load_state_dict(best["state"])
-    fit_info = {"objective_history": history, "num_evaluations": len(history)}
+        if best["state"] is None:
+            raise NumericalError("type-II maximum likelihood failed: the kernel matrix could not be factorised at "
+                                 "any hyperparameter value tried (check the inputs' scale)")
+        model.load_state_dict(best["state"])
+    fit_info = {"objective_history": [v if math.isfinite(v) else None for v in history],
+                "num_evaluations": len(history),
+                "failed_trials": failures["count"] if optimize and parameters else 0}
     return ExactGPPosterior(model, x, y, fit_info=fit_info)
