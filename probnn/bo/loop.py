@@ -153,6 +153,12 @@ def _iteration_seed(seed: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, step]).generate_state(1, dtype=np.uint64)[0] >> 2)
 
 
+def initial_design(seed: int, num_points: int, num_features: int) -> torch.Tensor:
+    """The run's uniform initial design in the unit cube ``[num_points, num_features]`` (from ``seed``)."""
+    generator = torch.Generator().manual_seed(_iteration_seed(seed, 2**32 - 1))
+    return torch.rand(num_points, num_features, generator=generator, dtype=torch.float64)
+
+
 def _check_bounds(bounds: Any) -> torch.Tensor:
     tensor = torch.as_tensor(bounds, dtype=torch.float64)
     if tensor.ndim != 2 or tensor.shape[0] != 2:
@@ -278,8 +284,7 @@ def minimize(objective: Callable[[torch.Tensor], float], bounds: Any, *, surroga
         result = BOResult(torch.zeros(0, d, dtype=torch.float64), torch.zeros(0, dtype=torch.float64), [], [], [],
                           bounds, config)
     lower, width = bounds[0], bounds[1] - bounds[0]
-    design = torch.rand(initial_points, d, generator=torch.Generator().manual_seed(_iteration_seed(seed, 2**32 - 1)),
-                        dtype=torch.float64)
+    design = initial_design(seed, initial_points, d)
     options = dict(fit_options or {})
     bar = progress_bar(total=budget, desc=f"BO ({config['surrogate']})", progress=progress)
     bar.update(result.num_evaluations)
@@ -344,4 +349,4 @@ def _propose(result: BOResult, surrogate: Model, method: str | None, options: di
                                  unit_x, unit_y, d, generator)
 
 
-__all__: Sequence[str] = ["BOResult", "minimize"]
+__all__: Sequence[str] = ["BOResult", "initial_design", "minimize"]
