@@ -173,6 +173,8 @@ def run_suite(datasets: Sequence[str], models: Sequence[str] | None = None, *, s
                     continue
                 record = result.to_dict()
                 record["method"] = entry.method
+                if record["split"] is None:  # scikit-learn sets: random split number `split` (seed + split)
+                    record["split"] = split
                 results.append(record)
                 if verbose:
                     print(f"{data.name} split {split} {entry.name}: nll {record['metrics'].get('nll', math.nan):.3f} "
