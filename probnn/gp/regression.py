@@ -400,7 +400,9 @@ def fit_exact(model: GP, x: torch.Tensor, y: torch.Tensor, *, optimize: bool = T
         raise InputError(f"x has {x.shape[-1]} features but the GP was built for {model.num_features}")
     model.num_features = x.shape[-1]
     model.to(DTYPE)
-    if model.default_kernel:
+    if model.default_kernel and optimize:
+        # data-based starting point for the optimiser; with optimize=False the model's current
+        # hyperparameters are used as they are
         _initialise_from_data(model, x, y)
     parameters = [p for p in model.parameters() if p.requires_grad]
     history: list[float] = []

@@ -103,6 +103,9 @@ class Predictive(ABC):
         tensor = to_tensor(y, name)
         if not tensor.dtype.is_floating_point:
             tensor = tensor.to(self.mean.dtype)
+        if bool(torch.isnan(tensor).any()):
+            # +-inf are legitimate values (log_prob -inf, cdf 0 or 1); NaN would only yield NaN silently
+            raise _nan_error(name, tensor)
         if tensor.ndim == len(self.batch_shape) + 1 and tensor.shape[-1] == 1:
             tensor = tensor[..., 0]
         try:
@@ -146,6 +149,13 @@ def _shape_error(name: str, got: torch.Size, expected: torch.Size) -> Exception:
     from probnn.errors import InputError
 
     return InputError(f"{name} must have shape {tuple(expected)} (the predictive's batch); got {tuple(got)}")
+
+
+def _nan_error(name: str, tensor: torch.Tensor) -> Exception:
+    from probnn.errors import InputError
+
+    count = int(torch.isnan(tensor).sum())
+    return InputError(f"{name} must not contain NaN; got {count} NaN entries")
 
 
 def _sample_crps(draws: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

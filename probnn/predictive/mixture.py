@@ -77,13 +77,20 @@ class MixturePredictive(Predictive):
         index = torch.multinomial(self.weights, num_samples, replacement=True, generator=generator)
         return self.components.select(index).sample(1, generator=generator)[0]
 
+    def _per_component(self, y: torch.Tensor) -> torch.Tensor:
+        """``y`` (broadcastable to ``batch_shape``, e.g. ``[m, *batch]``) with a mixture axis inserted
+        just before the batch dimensions: ``[..., 1, *batch]``, which broadcasts against the
+        components' ``[num_components, *batch]``."""
+        y = y.expand(torch.broadcast_shapes(y.shape, self.batch_shape))
+        return y.unsqueeze(y.ndim - len(self.batch_shape))
+
     def log_prob(self, y: torch.Tensor) -> torch.Tensor:
         y = self._check_value(y, "y")
-        component_log_prob = self.components.log_prob(y.unsqueeze(0).expand(self.components.batch_shape))
+        component_log_prob = self.components.log_prob(self._per_component(y))
         weights = self.log_weights.reshape(-1, *[1] * len(self.batch_shape))
-        return torch.logsumexp(component_log_prob + weights, 0)
+        return torch.logsumexp(component_log_prob + weights, -len(self.batch_shape) - 1)
 
     def cdf(self, y: torch.Tensor) -> torch.Tensor:
         y = self._check_value(y, "y")
-        component_cdf = self.components.cdf(y.unsqueeze(0).expand(self.components.batch_shape))
-        return (self._expand_weights() * component_cdf).sum(0)
+        component_cdf = self.components.cdf(self._per_component(y))
+        return (self._expand_weights() * component_cdf).sum(-len(self.batch_shape) - 1)
