@@ -51,22 +51,24 @@ def site_diagnostics(draws: dict[str, torch.Tensor]) -> dict[str, dict[str, floa
         draws: ``{site: [chains, draws, ...]}``.
     """
     arviz = _arviz()
-    result: dict[str, dict[str, float]] = {}
-    for name, value in draws.items():
-        array = _site_array(value)
-        if array.shape[1] < 4:
-            continue
-        rhat, bulk, tail = [], [], []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            for component in range(array.shape[2]):
-                column = array[:, :, component]
-                rhat.append(float(arviz.rhat(column)) if array.shape[0] > 1 or array.shape[1] >= 4 else np.nan)
-                bulk.append(float(arviz.ess(column, method="bulk")))
-                tail.append(float(arviz.ess(column, method="tail")))
-        result[name] = {"rhat_max": float(np.nanmax(rhat)) if not np.all(np.isnan(rhat)) else float("nan"),
-                        "ess_bulk_min": float(np.nanmin(bulk)), "ess_tail_min": float(np.nanmin(tail))}
-    return result
+    arrays = {name: _site_array(value) for name, value in draws.items()}
+    arrays = {name: array for name, array in arrays.items() if array.shape[1] >= 4}
+    if not arrays:
+        return {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dataset = arviz.convert_to_dataset(arrays)
+        rhat = arviz.rhat(dataset)
+        bulk = arviz.ess(dataset, method="bulk")
+        tail = arviz.ess(dataset, method="tail")
+
+    def reduce(values: Any, how: Any) -> float:
+        array = np.asarray(values, dtype=np.float64)
+        return float("nan") if np.all(np.isnan(array)) else float(how(array))
+
+    return {name: {"rhat_max": reduce(rhat[name].values, np.nanmax),
+                   "ess_bulk_min": reduce(bulk[name].values, np.nanmin),
+                   "ess_tail_min": reduce(tail[name].values, np.nanmin)} for name in arrays}
 
 
 def array_diagnostics(values: torch.Tensor) -> dict[str, float]:
