@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 #: Modules whose ``register(subparsers)`` adds a subcommand (e.g. ``"probnn.inference.pretrain_cli"``).
-SUBCOMMAND_MODULES: list[str] = []
+SUBCOMMAND_MODULES: list[str] = ["probnn.inference.pretrain_cli"]
 _REGISTRARS: list[Callable[[Any], None]] = []
 
 #: Nominal levels of the calibration curve the demo plots.

@@ -40,7 +40,9 @@ def pretrain_pfn(prior: str, steps: int, out: str | os.PathLike[str], *, resume:
                  num_features: int | tuple[int, int] | None = None, width: int = 128, depth: int = 4,
                  heads: int = 4, num_buckets: int = 500, learning_rate: float = 3e-4, warmup_steps: int = 500,
                  checkpoint_every: int = 250, seed: int = 0, device: str = "cpu", progress: bool | None = None,
-                 stop_after: int | None = None, command: str | None = None) -> PFN:
+                 stop_after: int | None = None, border_batches: int = 200,
+                 init_from: str | os.PathLike[str] | None = None,
+                 command: str | None = None) -> PFN:
     """Pre-train a PFN on the preset ``prior`` and write model, checkpoint and record into ``out``.
 
     Args:
@@ -54,6 +56,10 @@ def pretrain_pfn(prior: str, steps: int, out: str | os.PathLike[str], *, resume:
         width, depth, heads, num_buckets: PFN architecture (see :class:`probnn.models.pfn.PFN`).
         learning_rate, warmup_steps, checkpoint_every, seed: see :class:`PretrainConfig`.
         stop_after: stop after this many steps of this call (continue later with ``resume=True``).
+        border_batches: task batches drawn to place the bucket borders at prior quantiles.
+        init_from: start from the weights (and borders, architecture) of an existing PFN or
+            ``probnn pretrain`` output instead of a fresh network, with a fresh optimiser and
+            schedule: continued training, e.g. a final annealing phase.
 
     Returns:
         The trained PFN (also saved as ``out/model.safetensors``).
@@ -69,11 +75,25 @@ def pretrain_pfn(prior: str, steps: int, out: str | os.PathLike[str], *, resume:
     checkpoint_path = directory / CHECKPOINT_FILENAME
     if resume and checkpoint_path.exists():
         module = load_checkpoint(checkpoint_path).build_module()
+    elif init_from is not None:
+        from probnn.inference.pfn import load_pfn
+
+        module = load_pfn(init_from, use_cache=False)
+        history = list(module.metadata.get("initialised_from", []))
+        steps_before = module.metadata.get("training", {}).get("steps_completed")
+        if steps_before is None:
+            try:
+                steps_before = load_checkpoint(init_from).step
+            except Exception:  # a bare PFN file has no training checkpoint to read
+                steps_before = None
+        history.append({"source": str(init_from), "steps": steps_before})
+        module.metadata["initialised_from"] = history
     else:
         metadata = {"prior": preset.name, "prior_description": preset.description, "prior_settings": preset.settings,
                     "max_context": max_context, "num_features": list(features) if isinstance(features, tuple)
                     else features}
-        module = PFN.for_prior(preset.factory, config, num_buckets=num_buckets, width=width, depth=depth, heads=heads,
+        module = PFN.for_prior(preset.factory, config, num_buckets=num_buckets, num_border_batches=border_batches,
+                               width=width, depth=depth, heads=heads,
                                target_normalisation=preset.target_normalisation, seed=seed, metadata=metadata)
     module.to(device)
     started = time.time()
@@ -144,6 +164,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--stop-after", type=int, default=None, help="stop after this many steps (resume later)")
+    parser.add_argument("--border-batches", type=int, default=200,
+                        help="task batches used to place the bucket borders at prior quantiles")
+    parser.add_argument("--init-from", default=None,
+                        help="start from this PFN (file or pretrain folder) with a fresh optimiser and schedule")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -163,6 +187,7 @@ def run(arguments: argparse.Namespace) -> int:
                  num_buckets=arguments.buckets, learning_rate=arguments.learning_rate,
                  warmup_steps=arguments.warmup_steps, checkpoint_every=arguments.checkpoint_every, seed=arguments.seed,
                  device=device, progress=False if arguments.quiet else None, stop_after=arguments.stop_after,
+                 init_from=arguments.init_from, border_batches=arguments.border_batches,
                  command="probnn pretrain " + " ".join(sys.argv[1:] if sys.argv[1:2] != ["pretrain"] else sys.argv[2:]))
     return 0
 
@@ -181,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="probnn pretrain", description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))
+
+
+#: The hook :mod:`probnn.cli` calls for modules listed in its ``SUBCOMMAND_MODULES``.
+register = add_subcommand
 
 
 if __name__ == "__main__":
