@@ -6,3 +6,17 @@ from probnn.priors.weight import (  # noqa: F401
     ScaleMixtureLastLayerPrior,
     WeightPrior,
 )
+from probnn.priors.distances import (  # noqa: F401
+    FunctionDistance,
+    MMDDistance,
+    SlicedWassersteinDistance,
+    WassersteinDistance,
+)
+from probnn.priors.measurement import (  # noqa: F401
+    BoxMeasurementSet,
+    DataMeasurementSet,
+    FixedMeasurementSet,
+    GridMeasurementSet,
+    MeasurementSet,
+)
+from probnn.priors.functional import FunctionalPriorFit, fit_functional_prior, function_space_distance  # noqa: F401
