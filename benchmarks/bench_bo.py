@@ -94,15 +94,21 @@ def probnn_surrogate(name: str, d: int, quick: bool):
     if name == "probnn-gp":
         return probnn.models.GP(), "exact", {}
     if name == "probnn-nngp":
-        nngp = getattr(probnn.gp, "NNGP", None)
-        if nngp is None:
-            return "probnn.gp.NNGP is not on this branch yet (gp branch not merged)"
-        return nngp(), None, {}
+        try:
+            from probnn.gp.nngp import NNGPKernel
+        except ImportError:
+            return "probnn.gp.nngp is not on this branch yet (gp branch not merged)"
+        # NNGP of a depth-3 ReLU network (neural-tangents convention), weight/bias std and noise by type-II ML
+        return probnn.models.GP(NNGPKernel(depth=3, activation="relu")), "exact", {}
     if name == "probnn-student-t":
-        process = getattr(probnn.gp, "StudentTProcess", None)
-        if process is None:
-            return "probnn.gp.StudentTProcess is not on this branch yet (gp branch not merged)"
-        return process(), None, {}
+        mixture = getattr(probnn.gp, "ScaleMixtureNNGP", None)
+        if mixture is None:
+            return "probnn.gp.ScaleMixtureNNGP (Student-t process) is not on this branch yet (gp issue unfinished)"
+        from probnn.gp.nngp import NNGPKernel
+
+        inverse_gamma = torch.distributions.InverseGamma(torch.tensor(2.0, dtype=torch.float64),
+                                                         torch.tensor(2.0, dtype=torch.float64))
+        return mixture(NNGPKernel(depth=3, activation="relu"), scale_prior=inverse_gamma, noise="learned"), None, {}
     if name == "pfn":
         try:
             from probnn.inference.pfn import default_checkpoint
