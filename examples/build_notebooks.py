@@ -53,7 +53,7 @@ from probnn.evaluation.report import markdown_table
 results = [dict(run.result.to_dict(), method=ZOO[name].method) for name, run in runs.items()]
 print(markdown_table(results))
 failures"""),
-    ("markdown", "Predictions against the truth, with 90 % predictive intervals, and the calibration of every backend."),
+    ("markdown", "Predictions against the truth with 90 % predictive intervals, and every backend's calibration."),
     ("code", """from probnn.evaluation.report import plot_calibration
 
 y = data.y_test_original
@@ -100,7 +100,7 @@ fit = fit_functional_prior(bnn, target, measurement_set=measurement, num_functio
                            num_steps=15 if QUICK else 800, distance="wasserstein", generator=0)
 print(fit)
 fitted_bnn = BNN(1, hidden=(50, 50, 50), activation="tanh", prior=fit.prior)"""),
-    ("markdown", "Prior function draws: the GP target, the BNN with its default N(0, 1)-style prior, and after fitting."),
+    ("markdown", "Prior function draws: the GP target, the BNN with its default prior, and after fitting."),
     ("code", """x = torch.linspace(-3, 3, 200, dtype=torch.float64).unsqueeze(-1)
 draws = {"target GP": target.sample_prior_functions(x, 8, generator=1),
          "BNN, default prior": bnn.sample_prior_functions(x.float(), 8, generator=1),
@@ -171,7 +171,7 @@ network = PFN.for_prior(prior, config, num_buckets=64 if QUICK else 500, num_bor
                         target_normalisation="none", width=32 if QUICK else 128, depth=2 if QUICK else 4)
 result = pretrain(network, prior, config, progress=not QUICK)
 print(f"{result.steps} steps in {result.seconds:.1f}s, final loss {result.losses[-1]:.3f}")"""),
-    ("markdown", "The PFN's posterior predictive (a bar distribution) next to the exact GP posterior on a new dataset."),
+    ("markdown", "The PFN's predictive (a bar distribution) next to the exact GP posterior on a new dataset."),
     ("code", """generator = torch.Generator().manual_seed(3)
 x = torch.rand(8, 1, generator=generator, dtype=torch.float64)
 y = prior.sample_observations(prior.sample_prior_functions(x, 1, generator=generator)[0], generator=generator)[:, 0]
@@ -218,7 +218,7 @@ path = gp_run.save(pathlib.Path(tempfile.mkdtemp()) / "history.json")
 resumed = minimize(branin, bounds, surrogate=probnn.models.GP(), budget=budget + 3, initial_points=5,
                    history=BOResult.load(path))
 print(resumed.num_evaluations, "evaluations; best", resumed.best_y)"""),
-    ("markdown", "The same posterior inside BoTorch: LogEI from BoTorch on the probnn GP, optimised by `optimize_acqf`."),
+    ("markdown", "The same posterior inside BoTorch: BoTorch's LogEI on the probnn GP, optimised by `optimize_acqf`."),
     ("code", """from botorch.acquisition import LogExpectedImprovement
 from botorch.optim import optimize_acqf
 from probnn.bo.botorch_adapter import ProbnnModel
