@@ -64,7 +64,7 @@ SOURCES = {
 
 
 def run(datasets: list[str], max_splits: int | None, quick: bool, naval_max_train: int, out: Path,
-        max_iterations: int) -> dict:
+        max_iterations: int, first_split: int = 0) -> dict:
     entry = ZOO["gp-exact"]
     report: dict = {"settings": {"model": "probnn.models.GP() (ScaleKernel(RBF-ARD), constant mean, learned noise)",
                                  "method": "exact (type-II ML, L-BFGS strong Wolfe)",
@@ -80,7 +80,7 @@ def run(datasets: list[str], max_splits: int | None, quick: bool, naval_max_trai
             continue
         splits = num_splits(name) if max_splits is None else min(max_splits, num_splits(name))
         results = []
-        for split in range(splits):
+        for split in range(first_split, splits):
             data = load_uci(name, split)
             if name.startswith("naval"):
                 data = data.subsample_train(naval_max_train, seed=split)
@@ -90,7 +90,7 @@ def run(datasets: list[str], max_splits: int | None, quick: bool, naval_max_trai
                   f"fit {result.fit_seconds:.1f}s", flush=True)
         summary = summarise(results)
         report["datasets"][name] = {
-            "num_splits": splits, "num_train": results[0].num_train, "num_test": results[0].num_test,
+            "num_splits": len(results), "num_train": results[0].num_train, "num_test": results[0].num_test,
             "train_subsample": results[0].info.get("train_subsample"), "summary": summary,
             "published": PUBLISHED.get(name, {}),
             "splits": [{"split": r.split, "nll": r.metrics["nll"], "rmse": r.metrics["rmse"],
@@ -160,9 +160,19 @@ def combine(stems: list[str], out: Path) -> None:
     merged["settings"]["total_seconds"] = sum(r["settings"].get("total_seconds", math.nan) for r in reports)
     merged["settings"]["parts"] = stems
     for name in DATASETS:
-        for report in reports:
-            if name in report["datasets"]:
-                merged["datasets"][name] = report["datasets"][name]
+        blocks = [report["datasets"][name] for report in reports if name in report["datasets"]]
+        if not blocks:
+            continue
+        block = {**blocks[0], "splits": sorted((row for b in blocks for row in b["splits"]),
+                                               key=lambda row: row["split"])}
+        block["num_splits"] = len(block["splits"])
+        summary = {}
+        for key in ("nll", "rmse", "crps", "coverage_90", "fit_seconds"):
+            values = torch.tensor([row[key] for row in block["splits"]], dtype=torch.float64)
+            error = float(values.std() / math.sqrt(len(values))) if len(values) > 1 else math.nan
+            summary[key] = {"mean": float(values.mean()), "standard_error": error, "count": len(values)}
+        block["summary"] = summary
+        merged["datasets"][name] = block
     write(merged, out)
     print(markdown(merged))
 
@@ -171,7 +181,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 splits of 2 small sets, 50 iterations")
     parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--splits", type=int, default=None, help="at most this many splits per dataset")
+    parser.add_argument("--splits", type=int, default=None, help="run splits first-split .. splits-1")
+    parser.add_argument("--first-split", type=int, default=0)
     parser.add_argument("--naval-max-train", type=int, default=1000)
     parser.add_argument("--max-iterations", type=int, default=100,
                         help="L-BFGS iterations (100 reaches the 200-iteration optimum on boston to 1e-6)")
@@ -191,7 +202,8 @@ def main() -> None:
     name = args.output or ("uci_gp_quick" if args.quick else "uci_gp")
     out = ROOT / "benchmarks" / "results" / name
     start = time.perf_counter()
-    report = run(datasets, splits, args.quick, args.naval_max_train, out, 50 if args.quick else args.max_iterations)
+    report = run(datasets, splits, args.quick, args.naval_max_train, out, 50 if args.quick else args.max_iterations,
+                 args.first_split)
     report["settings"]["total_seconds"] = time.perf_counter() - start
     write(report, out)
     print(markdown(report))

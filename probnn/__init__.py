@@ -8,9 +8,9 @@ interface (:class:`probnn.predictive.Predictive`).
 
 __version__ = "0.1.0"
 
-from probnn import errors, predictive  # noqa: E402
-from probnn.api import fit  # noqa: E402
-from probnn.errors import (  # noqa: E402
+from probnn import datasets, errors, gp, models, predictive
+from probnn.api import fit
+from probnn.errors import (
     CheckpointError,
     InputError,
     InputTypeError,
@@ -19,11 +19,10 @@ from probnn.errors import (  # noqa: E402
     ProbnnError,
     UnsupportedOperationError,
 )
-from probnn.io import load, save  # noqa: E402
-from probnn.posterior import Posterior  # noqa: E402
-from probnn.predictive import Predictive  # noqa: E402
-from probnn.progress import set_quiet  # noqa: E402
-from probnn import models, gp, datasets  # noqa: E402
+from probnn.io import load, save
+from probnn.posterior import Posterior
+from probnn.predictive import Predictive
+from probnn.progress import set_quiet
 
 __all__ = [
     "CheckpointError",

@@ -204,7 +204,7 @@ def auroc(scores_negative: Any, scores_positive: Any) -> float:
     if not bool(torch.isfinite(negative).all() and torch.isfinite(positive).all()):
         raise InputError("auroc scores must be finite")
     scores = torch.cat([negative, positive])
-    ordered, order = scores.sort()
+    _, order = scores.sort()
     ranks = torch.empty_like(scores)
     ranks[order] = torch.arange(1, len(scores) + 1, dtype=torch.float64)
     # mid-ranks for ties: every member of a tie group gets the group's mean rank

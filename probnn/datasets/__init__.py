@@ -3,8 +3,8 @@
 from probnn.datasets.tasks import TaskBatch, sample_task_batch, uniform_inputs
 
 __all__ = ["TaskBatch", "sample_task_batch", "uniform_inputs"]
-from probnn.datasets.split import DataSplit  # noqa: E402
-from probnn.datasets.uci import load_uci, num_splits  # noqa: E402
-from probnn.datasets.sklearn import load_sklearn  # noqa: E402
+from probnn.datasets.sklearn import load_sklearn
+from probnn.datasets.split import DataSplit
+from probnn.datasets.uci import load_uci, num_splits
 
 __all__ += ["DataSplit", "load_sklearn", "load_uci", "num_splits"]

@@ -37,9 +37,9 @@ def cholesky_with_jitter(matrix: torch.Tensor, *, max_relative_jitter: float = M
     factor, info = torch.linalg.cholesky_ex(matrix)
     if not bool((info > 0).any()):
         return factor, 0.0
-    scale = float(matrix.diagonal(dim1=-2, dim2=-1).abs().mean().clamp_min(1e-300))
+    scale = float(matrix.detach().diagonal(dim1=-2, dim2=-1).abs().mean().clamp_min(1e-300))
     identity = torch.eye(matrix.shape[-1], dtype=matrix.dtype, device=matrix.device)
-    steps = int(round(math.log10(max_relative_jitter / INITIAL_RELATIVE_JITTER))) + 1
+    steps = round(math.log10(max_relative_jitter / INITIAL_RELATIVE_JITTER)) + 1
     for step in range(steps):
         jitter = scale * INITIAL_RELATIVE_JITTER * 10**step
         factor, info = torch.linalg.cholesky_ex(matrix + jitter * identity)

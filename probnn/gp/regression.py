@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import gpytorch
 import torch
@@ -74,7 +74,7 @@ class GP(Model, torch.nn.Module):
         torch.Size([3, 5, 1])
     """
 
-    backends = {"exact": "probnn.gp.regression:fit_exact", "pfn": "probnn.inference.pfn:fit_pfn"}
+    backends: ClassVar[dict[str, str]] = {"exact": "probnn.gp.regression:fit_exact", "pfn": "probnn.inference.pfn:fit_pfn"}
     default_method = "exact"
 
     def __init__(self, kernel: gpytorch.kernels.Kernel | None = None, *, noise: float | str = "learned",

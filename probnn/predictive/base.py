@@ -13,7 +13,6 @@ from abc import ABC, abstractmethod
 
 import torch
 
-from probnn.errors import UnsupportedOperationError
 from probnn.random import GeneratorLike, as_generator
 from probnn.validation import check_positive_int, check_probability, to_tensor
 

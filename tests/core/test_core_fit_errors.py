@@ -71,7 +71,7 @@ def test_shapes_lengths_dtypes_and_empty(xy) -> None:
         probnn.fit(gp, x[:, 0], y)
     with pytest.raises(InputError, match="x must be 2-D"):
         probnn.fit(gp, x.unsqueeze(0), y)
-    with pytest.raises(InputError, match="same number of points.*12 inputs and 11 targets"):
+    with pytest.raises(InputError, match=r"same number of points.*12 inputs and 11 targets"):
         probnn.fit(gp, x, y[:11])
     with pytest.raises(InputError, match="x is empty"):
         probnn.fit(gp, x[:0], y[:0])
@@ -161,7 +161,7 @@ def corrupted_data(draw):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(corrupted_data())
 def test_bad_training_data_never_fits_silently(case) -> None:
-    defect, x, y = case
+    _defect, x, y = case
     with pytest.raises(ProbnnError) as raised:
         probnn.fit(probnn.models.GP(), x, y, method="exact", progress=False, max_iterations=2)
     message = str(raised.value)
