@@ -208,6 +208,7 @@ def hyperpriors(count: int, checkpoint: Path | None, num_warmup: int, num_sample
     prior = hyperprior_gp(1)
     mcmc, nuts_nll, jax, jnp = make_nuts(num_warmup, num_samples)
     settings = {"num_warmup": num_warmup, "num_samples": num_samples, "count": count}
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     if cache.get("settings") != settings:
         cache = {"settings": settings, "records": {}}
