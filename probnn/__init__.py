@@ -40,6 +40,7 @@ __all__ = [
     "fit",
     "gp",
     "load",
+    "metrics",
     "models",
     "predictive",
     "save",

@@ -92,7 +92,7 @@ def test_shapes_lengths_dtypes_and_empty(xy) -> None:
 def test_numpy_and_float32_inputs_are_accepted(xy) -> None:
     x, y = xy
     posterior = probnn.fit(probnn.models.GP(), x.numpy().astype(np.float32), y.numpy(), method="exact",
-                           progress=False, max_iterations=3)
+                           optimize=False)
     assert posterior.predict(x.float()).mean.dtype == DTYPE
 
 
