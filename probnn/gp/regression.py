@@ -74,7 +74,8 @@ class GP(Model, torch.nn.Module):
         torch.Size([3, 5, 1])
     """
 
-    backends: ClassVar[dict[str, str]] = {"exact": "probnn.gp.regression:fit_exact", "pfn": "probnn.inference.pfn:fit_pfn"}
+    backends: ClassVar[dict[str, str]] = {"exact": "probnn.gp.regression:fit_exact",
+                                          "pfn": "probnn.inference.pfn:fit_pfn"}
     default_method = "exact"
 
     def __init__(self, kernel: gpytorch.kernels.Kernel | None = None, *, noise: float | str = "learned",
