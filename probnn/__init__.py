@@ -8,7 +8,10 @@ interface (:class:`probnn.predictive.Predictive`).
 
 __version__ = "0.1.0"
 
-from probnn import datasets, errors, gp, models, predictive
+# models first: probnn.gp.regression imports probnn.models.base, and probnn.models imports probnn.gp
+# (plus bnn -> inference -> pretrain -> datasets); initialising probnn.models first resolves both cycles.
+from probnn import models  # noqa: I001
+from probnn import datasets, errors, gp, predictive
 from probnn.api import fit
 from probnn.errors import (
     CheckpointError,
