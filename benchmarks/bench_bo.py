@@ -221,13 +221,15 @@ def main() -> None:
     path_json = RESULTS / (f"{stem}.part-{args.part}.json" if args.part else f"{stem}.json")
     results = json.loads(path_json.read_text()) if path_json.exists() else {"runs": {}}
     if args.render_only:  # merge parallel parts into the main file
+        scales = {}
         for part in sorted(RESULTS.glob(f"{stem}.part-*.json")):
-            for function_name, by_surrogate in json.loads(part.read_text())["runs"].items():
+            part_data = json.loads(part.read_text())
+            scales[part.stem.split("part-")[1]] = part_data.get("settings", {}).get("budget_scale")
+            for function_name, by_surrogate in part_data["runs"].items():
                 for surrogate, runs in by_surrogate.items():
                     results["runs"].setdefault(function_name, {}).setdefault(surrogate, {}).update(runs)
     results["settings"] = {"python": platform.python_version(), "torch": torch.__version__,
-                           "budget_scale": (args.budget_scale if not args.quick else 0.3) if not args.render_only
-                           else results.get("settings", {}).get("budget_scale"),
+                           "budget_scale": args.budget_scale if not args.quick else 0.3,
                            "functions": {k: {"budget": v[2], "initial_points": v[3]} for k, v in FUNCTIONS.items()},
                            "bnn_nuts": "BNN(hidden=(32,), learned noise), NUTS 1 chain, 100 warm-up + 100 draws"}
     seeds = range(args.first_seed, args.first_seed + (2 if args.quick else args.seeds))
@@ -248,6 +250,7 @@ def main() -> None:
                     if "missing" in record:
                         break
     if args.render_only:
+        results["settings"]["budget_scale"] = scales
         path_json.write_text(json.dumps(results))
     if not args.part:
         render(results, RESULTS / f"{stem}.md")
