@@ -285,7 +285,8 @@ class InfiniteWidthKernel(gpytorch.kernels.Kernel):
         self.quadrature_points = quadrature_points
         self.force_quadrature = False
         for name in ("weight_std", "bias_std"):
-            self.register_parameter(f"raw_{name}", torch.nn.Parameter(torch.zeros(self.batch_shape, dtype=torch.float64)))
+            raw = torch.nn.Parameter(torch.zeros(self.batch_shape, dtype=torch.float64))
+            self.register_parameter(f"raw_{name}", raw)
             self.register_constraint(f"raw_{name}", Positive())
         self.initialize(weight_std=torch.full(self.batch_shape, float(weight_std), dtype=torch.float64),
                         bias_std=torch.full(self.batch_shape, float(bias_std), dtype=torch.float64))

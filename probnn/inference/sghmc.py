@@ -19,7 +19,10 @@ and every ``thinning``-th state is kept. ``num_chains`` chains run vectorised (`
 independent initialisations and minibatch streams. The gradient-noise correction term of
 Springenberg et al. is set to zero, as in their reference implementation.
 
-Defaults follow Tran et al. (2022): batch 32, learning rate 0.01, friction 0.05.
+Defaults: batch 32 and friction 0.05 as in Tran et al. (2022); learning rate 0.1 (Tran et al. use 0.01
+with 2000 steps between kept draws; with the shorter runs here 0.01 barely moves the chains -- on a
+200-point Bayesian linear regression with 1000 burn-in steps it gave R-hat 2.9, 0.1 gave the
+closed-form posterior mean).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ _CHUNK = 500
 
 
 def fit_sghmc(model: Any, x: torch.Tensor, y: torch.Tensor, *, num_samples: int = 100, num_burnin: int = 2000,
-              thinning: int = 100, num_chains: int = 4, batch_size: int = 32, learning_rate: float = 0.01,
+              thinning: int = 100, num_chains: int = 4, batch_size: int = 32, learning_rate: float = 0.1,
               momentum_decay: float = 0.05, generator: GeneratorLike = None,
               progress: bool | None = None) -> SamplePosterior:
     """Adaptive SGHMC; returns draws ``[num_chains, num_samples, ...]``.
