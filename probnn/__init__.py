@@ -8,12 +8,9 @@ interface (:class:`probnn.predictive.Predictive`).
 
 __version__ = "0.1.0"
 
-# models first: probnn.gp.regression imports probnn.models.base, and probnn.models imports probnn.gp
-# (plus bnn -> inference -> pretrain -> datasets); initialising probnn.models first resolves both cycles.
-from probnn import models  # noqa: I001
-from probnn import datasets, errors, gp, predictive
-from probnn.api import fit
-from probnn.errors import (
+from probnn import errors, predictive  # noqa: E402
+from probnn.api import fit  # noqa: E402
+from probnn.errors import (  # noqa: E402
     CheckpointError,
     InputError,
     InputTypeError,
@@ -22,10 +19,12 @@ from probnn.errors import (
     ProbnnError,
     UnsupportedOperationError,
 )
-from probnn.io import load, save
-from probnn.posterior import Posterior
-from probnn.predictive import Predictive
-from probnn.progress import set_quiet
+from probnn.io import load, save  # noqa: E402
+from probnn.posterior import Posterior  # noqa: E402
+from probnn.predictive import Predictive  # noqa: E402
+from probnn.progress import set_quiet  # noqa: E402
+from probnn import models, gp, datasets  # noqa: E402
+from probnn import metrics  # noqa: E402
 
 __all__ = [
     "CheckpointError",
