@@ -85,3 +85,26 @@ register_entry(ZooEntry(
     name="gp-exact", task="regression", make_model=_gp_rbf_ard, method="exact",
     quick_options={"max_iterations": 50}, options={"max_iterations": 200},
     description="exact GP, RBF-ARD kernel, type-II maximum likelihood (L-BFGS)"))
+
+
+def _bnn_50_tanh(num_features: int) -> Model:
+    from probnn.models.bnn import BNN
+
+    return BNN(num_features, hidden=(50,), activation="tanh", noise="learned")
+
+
+register_entry(ZooEntry(
+    name="bnn-nuts", task="regression", make_model=_bnn_50_tanh, method="nuts",
+    quick_options={"num_warmup": 50, "num_samples": 50, "num_chains": 2, "max_tree_depth": 6},
+    options={"num_warmup": 500, "num_samples": 500, "num_chains": 4},
+    description="BNN 1x50 tanh, NT Gaussian prior, learned noise; NUTS (numpyro), 4 chains"))
+register_entry(ZooEntry(
+    name="bnn-svi", task="regression", make_model=_bnn_50_tanh, method="svi",
+    quick_options={"num_steps": 500, "num_predictive_draws": 200},
+    options={"num_steps": 5000, "kl_annealing_steps": 1000},
+    description="BNN 1x50 tanh; mean-field Gaussian SVI with KL annealing"))
+register_entry(ZooEntry(
+    name="bnn-sghmc", task="regression", make_model=_bnn_50_tanh, method="sghmc",
+    quick_options={"num_samples": 20, "num_burnin": 200, "thinning": 10, "num_chains": 2},
+    options={"num_samples": 100, "num_burnin": 2000, "thinning": 100, "num_chains": 4},
+    description="BNN 1x50 tanh; adaptive minibatch SGHMC (Springenberg et al. 2016), 4 chains"))

@@ -4,5 +4,6 @@ from probnn.gp.regression import GP
 from probnn.models.base import Model
 from probnn.models.bnn import BNN
 from probnn.models.pfn import PFN
+from probnn.models.pyro_model import PyroModel
 
-__all__ = ["BNN", "GP", "PFN", "Model"]
+__all__ = ["BNN", "GP", "PFN", "Model", "PyroModel"]
