@@ -249,6 +249,11 @@ class GP(Model, torch.nn.Module):
         """``f_s = m + L z_s`` with ``L = chol(K(x, x))`` (jittered), ``z_s ~ N(0, I)``: ``[S, n, 1]``."""
         x = check_inputs(x, "x", dtype=DTYPE, num_features=self.num_features)
         generator = as_generator(generator)
+        if not self.hyperpriors:  # one factor shared by all draws (not num_samples identical Cholesky factors)
+            mean, covariance, _ = self._prior_covariances(x, 1, generator)
+            factor, _ = cholesky_with_jitter(covariance[0], warn=False)
+            z = torch.randn((num_samples, x.shape[0]), generator=generator, dtype=DTYPE)
+            return (mean + z @ factor.T).unsqueeze(-1)
         mean, covariance, _ = self._prior_covariances(x, num_samples, generator)
         factor, _ = cholesky_with_jitter(covariance, warn=False)
         z = torch.randn(mean.shape, generator=generator, dtype=DTYPE)

@@ -1,18 +1,14 @@
 """Priors over network weights and scales."""
 
 from probnn.priors.scale import BurrXII  # noqa: F401
-from probnn.priors.weight import (  # noqa: F401
-    GaussianWeightPrior,
-    HierarchicalWeightPrior,
-    ScaleMixtureLastLayerPrior,
-    WeightPrior,
-)
 from probnn.priors.distances import (  # noqa: F401
     FunctionDistance,
     MMDDistance,
     SlicedWassersteinDistance,
     WassersteinDistance,
 )
+from probnn.priors.flow import FlowWeightPrior  # noqa: F401
+from probnn.priors.functional import FunctionalPriorFit, fit_functional_prior, function_space_distance  # noqa: F401
 from probnn.priors.measurement import (  # noqa: F401
     BoxMeasurementSet,
     DataMeasurementSet,
@@ -20,4 +16,9 @@ from probnn.priors.measurement import (  # noqa: F401
     GridMeasurementSet,
     MeasurementSet,
 )
-from probnn.priors.functional import FunctionalPriorFit, fit_functional_prior, function_space_distance  # noqa: F401
+from probnn.priors.weight import (  # noqa: F401
+    GaussianWeightPrior,
+    HierarchicalWeightPrior,
+    ScaleMixtureLastLayerPrior,
+    WeightPrior,
+)
