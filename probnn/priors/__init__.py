@@ -1,6 +1,5 @@
 """Priors over network weights and scales."""
 
-from probnn.priors.scale import BurrXII  # noqa: F401
 from probnn.priors.distances import (  # noqa: F401
     FunctionDistance,
     MMDDistance,
@@ -16,6 +15,7 @@ from probnn.priors.measurement import (  # noqa: F401
     GridMeasurementSet,
     MeasurementSet,
 )
+from probnn.priors.scale import BurrXII  # noqa: F401
 from probnn.priors.weight import (  # noqa: F401
     GaussianWeightPrior,
     HierarchicalWeightPrior,
