@@ -138,9 +138,12 @@ def run_one(function_name: str, surrogate: str, seed: int, budget: int, initial_
             if isinstance(choice, str):
                 return {"missing": choice}
         model, method, options = choice
-        result = minimize(lambda x: float(function(x)), bounds, surrogate=model, method=method, fit_options=options,
-                          acquisition="ei", budget=budget, initial_points=initial_points, generator=seed,
-                          progress=False)
+        try:
+            result = minimize(lambda x: float(function(x)), bounds, surrogate=model, method=method,
+                              fit_options=options, acquisition="ei", budget=budget, initial_points=initial_points,
+                              generator=seed, progress=False)
+        except probnn.ProbnnError as error:  # a surrogate that breaks inside the loop is reported, not hidden
+            return {"missing": f"failed in the loop: {type(error).__name__}: {str(error)[:160]}"}
         record = {"y": result.y.tolist(),
                   "surrogate_seconds": [s for s, p in zip(result.surrogate_seconds, result.phase) if p == "bo"]}
     best = np.minimum.accumulate(np.asarray(record["y"]))
