@@ -169,8 +169,9 @@ def render(results: dict, path_md: Path) -> None:
     for function_name, by_surrogate in results["runs"].items():
         budget = max((len(r.get("regret", [])) for runs in by_surrogate.values() for r in runs.values()), default=0)
         lines += [f"## {function_name} (budget {budget} evaluations, {FUNCTIONS[function_name][3]} initial)", "",
-                  "| surrogate | seeds | final regret median [IQR] | log10 regret mean +- sd | s / iteration |",
-                  "|---|---|---|---|---|"]
+                  "| surrogate | seeds | evaluations | final regret median [IQR] | log10 regret mean +- sd "
+                  "| s / iteration |",
+                  "|---|---|---|---|---|---|"]
         figure, ax = plt.subplots(figsize=(5.5, 3.8))
         for surrogate in SURROGATES:
             runs = by_surrogate.get(surrogate)
@@ -179,7 +180,7 @@ def render(results: dict, path_md: Path) -> None:
             missing = [r["missing"] for r in runs.values() if "missing" in r]
             complete = [r for r in runs.values() if "regret" in r]
             if not complete:
-                lines.append(f"| {surrogate} | 0 | not run: {missing[0] if missing else ''} | | |")
+                lines.append(f"| {surrogate} | 0 | | not run: {missing[0] if missing else ''} | | |")
                 continue
             length = min(len(r["regret"]) for r in complete)
             regret = np.array([r["regret"][:length] for r in complete])
@@ -187,7 +188,7 @@ def render(results: dict, path_md: Path) -> None:
             log_final = np.log10(np.maximum(final, 1e-12))
             timing = np.mean([r["seconds_per_iteration"] for r in complete])
             q25, q50, q75 = np.percentile(final, [25, 50, 75])
-            lines.append(f"| {surrogate} | {len(complete)} | {q50:.3g} [{q25:.3g}, {q75:.3g}] | "
+            lines.append(f"| {surrogate} | {len(complete)} | {length} | {q50:.3g} [{q25:.3g}, {q75:.3g}] | "
                          f"{log_final.mean():.2f} +- {log_final.std(ddof=1) if len(complete) > 1 else 0:.2f} | "
                          f"{timing:.3f} |")
             steps = np.arange(1, length + 1)
