@@ -7,6 +7,7 @@ ECE (15 equal-width confidence bins). Usage: ``python benchmarks/bench_nngp_clas
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from pathlib import Path
@@ -28,7 +29,7 @@ def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: 
     correct = (predicted == labels).double()
     edges = torch.linspace(0, 1, bins + 1, dtype=D)
     total = 0.0
-    for low, high in zip(edges[:-1], edges[1:], strict=True):
+    for low, high in itertools.pairwise(edges):
         mask = (confidence > low) & (confidence <= high)
         if mask.any():
             total += float(mask.double().mean()) * abs(float(correct[mask].mean() - confidence[mask].mean()))

@@ -87,6 +87,36 @@ register_entry(ZooEntry(
     description="exact GP, RBF-ARD kernel, type-II maximum likelihood (L-BFGS)"))
 
 
+def _nngp_gp(num_features: int) -> Model:
+    from probnn.gp.nngp import NNGPKernel
+    from probnn.gp.regression import GP
+
+    return GP(NNGPKernel(depth=2, activation="relu", weight_std=1.5, bias_std=0.2), mean="zero",
+              num_features=num_features)
+
+
+def _nngp_student_t(num_features: int) -> Model:
+    import torch
+
+    from probnn.gp.nngp import NNGPKernel
+    from probnn.gp.scale_mixture import ScaleMixtureNNGP
+
+    prior = torch.distributions.InverseGamma(torch.tensor(2.0, dtype=torch.float64),
+                                             torch.tensor(2.0, dtype=torch.float64))
+    return ScaleMixtureNNGP(NNGPKernel(depth=2, activation="relu", weight_std=1.5, bias_std=0.2), prior,
+                            num_features=num_features)
+
+
+register_entry(ZooEntry(
+    name="nngp-exact", task="regression", make_model=_nngp_gp, method="exact",
+    quick_options={"max_iterations": 20}, options={"max_iterations": 100},
+    description="exact GP with a depth-2 ReLU NNGP kernel, type-II maximum likelihood"))
+register_entry(ZooEntry(
+    name="nngp-student-t", task="regression", make_model=_nngp_student_t, method="exact",
+    quick_options={"max_iterations": 20}, options={"max_iterations": 100},
+    description="Student-t process: NNGP with an inverse-gamma last-layer variance (Lee et al. 2022), type-II ML"))
+
+
 def _bnn_50_tanh(num_features: int) -> Model:
     from probnn.models.bnn import BNN
 
@@ -108,3 +138,17 @@ register_entry(ZooEntry(
     quick_options={"num_samples": 20, "num_burnin": 200, "thinning": 10, "num_chains": 2},
     options={"num_samples": 100, "num_burnin": 2000, "thinning": 100, "num_chains": 4},
     description="BNN 1x50 tanh; adaptive minibatch SGHMC (Springenberg et al. 2016), 4 chains"))
+
+
+def _bnn_ssvi_regression(num_features: int) -> Model:
+    from probnn.models.bnn import BNN
+
+    return BNN(num_features, hidden=(200, 200), out_features=1, activation="relu", noise="learned")
+
+
+_SSVI_OPTIONS = {"density": 0.1, "num_steps": 2500, "batch_size": 128, "learning_rate": 3e-3}
+_SSVI_QUICK = {"density": 0.1, "num_steps": 500, "batch_size": 128, "learning_rate": 1e-2}
+register_entry(ZooEntry(
+    name="bnn-ssvi", task="regression", make_model=_bnn_ssvi_regression, method="ssvi",
+    quick_options=_SSVI_QUICK, options=_SSVI_OPTIONS,
+    description="ReLU BNN 200-200, sparse subspace VI at density 0.1 (Li et al. 2024)"))

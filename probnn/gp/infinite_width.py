@@ -78,7 +78,8 @@ def _relu_closed_form(k11: torch.Tensor, k22: torch.Tensor, k12: torch.Tensor, w
     norm = torch.sqrt(k11 * k22)
     correlation = _clamp_correlation(k12 / norm)
     theta = torch.arccos(correlation)
-    value = norm * (torch.sqrt(1 - correlation**2) + (math.pi - theta) * correlation) / (2 * math.pi)
+    # sin(theta) = sqrt(1 - c^2) on theta in [0, pi]: one elementwise pass instead of three.
+    value = norm * (torch.sin(theta) + (math.pi - theta) * correlation) * (1 / (2 * math.pi))
     derivative = (math.pi - theta) / (2 * math.pi) if with_derivative else None
     return value, derivative
 

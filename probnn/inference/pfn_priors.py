@@ -12,7 +12,7 @@ Inputs live in the unit cube ``[0, 1]^d`` (``fit_pfn`` rescales data there).
   (95 % in ``[0.002, 0.2]``, signal-to-noise from 5 to 500), ``d`` drawn from 1..3; targets
   standardised with the training set's mean and std, so the shipped PFN works in any units.
 * ``bnn``: a small Bayesian neural network prior (one hidden layer of 50 tanh units, Gaussian
-  weight prior, noise variance 0.01), when :mod:`probnn.models.bnn` is available.
+  weight prior, noise standard deviation 0.1), when :mod:`probnn.models.bnn` is available.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def small_bnn(num_features: int) -> Model:
         from probnn.models.bnn import BNN
     except ImportError as error:  # pragma: no cover - depends on the inference branch
         raise InputError("the 'bnn' prior needs probnn.models.bnn, which this installation lacks") from error
-    return BNN(num_features, hidden=(50,), activation="tanh", noise=0.01)
+    return BNN(num_features, hidden=(50,), activation="tanh", noise=0.1)   # noise is a standard deviation
 
 
 PRESETS: dict[str, PriorPreset] = {
@@ -98,7 +98,7 @@ PRESETS: dict[str, PriorPreset] = {
                                  "x in [0,1]^d, d=1..3; targets standardised",
                                  {"lognormal_hyperpriors": {k: list(v) for k, v in HYPERPRIOR_LOGNORMALS.items()}}),
     "bnn": PriorPreset("bnn", small_bnn, 1, "standardise",
-                       "BNN 1-50-1 tanh, Gaussian weight prior, noise variance 0.01; x in [0,1]"),
+                       "BNN 1-50-1 tanh, Gaussian weight prior, noise std 0.1; x in [0,1]"),
 }
 
 

@@ -86,6 +86,7 @@ class BNN(Model, torch.nn.Module):
         "hmc": "probnn.inference.nuts:fit_hmc",
         "svi": "probnn.inference.svi:fit_svi",
         "sghmc": "probnn.inference.sghmc:fit_sghmc",
+        "ssvi": "probnn.inference.ssvi:fit_ssvi",
     }
     default_method: ClassVar[str] = "nuts"
 

@@ -32,16 +32,18 @@ construction. ``"none"`` leaves targets as they are (a prior with fixed output s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 from torch.nn import functional
 
 from probnn import io
-from probnn.datasets.tasks import TaskBatch
 from probnn.errors import InputError
 from probnn.predictive.bar import BarPredictive, quantile_borders
+
+if TYPE_CHECKING:   # imported for annotations only: probnn.datasets imports probnn.models
+    from probnn.datasets.tasks import TaskBatch
 
 #: Floor on a training set's target standard deviation when standardising (keeps constant targets finite).
 MIN_TARGET_SCALE = 1e-8

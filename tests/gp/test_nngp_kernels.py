@@ -128,8 +128,11 @@ def _finite_network_outputs(x: torch.Tensor, depth: int, activation, width: int,
     return (h @ weight / math.sqrt(fan_in) + bias)[..., 0]
 
 
-@pytest.mark.parametrize("activation,function", [("relu", torch.relu), ("erf", torch.erf),
-                                                  ("tanh", torch.tanh), ("gelu", torch.nn.functional.gelu)])
+@pytest.mark.parametrize("activation,function", [
+    ("relu", torch.relu),
+    pytest.param("erf", torch.erf, marks=pytest.mark.slow),
+    pytest.param("tanh", torch.tanh, marks=pytest.mark.slow),
+    pytest.param("gelu", torch.nn.functional.gelu, marks=pytest.mark.slow)])
 def test_wide_network_covariance_matches_nngp(activation: str, function) -> None:
     generator = torch.Generator().manual_seed(1)
     x = _inputs()[:3]

@@ -178,6 +178,7 @@ def test_bad_inputs() -> None:
         probnn.fit(_model(HalfCauchy(torch.tensor(1.0, dtype=D))), x, y, method="exact")
 
 
+@pytest.mark.slow
 def test_nuts_over_scale_and_hyperparameters(tmp_path) -> None:
     pytest.importorskip("pyro")
     x, y = _data(15)

@@ -1,0 +1,83 @@
+"""Removal-and-addition of active weights (Li et al., ICLR 2024, Alg. 1 and Sec. 4).
+
+Every ``update_every`` steps until ``update_until * num_steps``, each layer
+
+1. removes the ``k = floor(fraction(t) * num_active)`` active weights with the lowest removal
+   score (:mod:`probnn.inference.sparse_scores`), setting their ``mu`` and ``rho`` to exactly 0;
+2. adds ``k`` weights among those inactive *before* step 1, with the largest ``|dL/dmu|`` (the
+   gradient of the loss at ``mu = 0``, available because the forward pass uses ``m * mu``), and
+   initialises them at ``mu = 0`` and ``rho`` = the mean ``rho`` of the layer's remaining active
+   weights.
+
+So the number of active weights per layer never changes. The update fraction follows the cosine
+schedule ``fraction(t) = alpha / 2 * (1 + cos(pi t / T_end))``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from probnn.inference.sparse_layers import SparseVariationalLayer
+from probnn.inference.sparse_scores import removal_score
+
+
+def update_fraction(step: int, end_step: int, alpha: float) -> float:
+    """Cosine-decayed fraction ``alpha / 2 * (1 + cos(pi * step / end_step))`` (0 after ``end_step``)."""
+    if step > end_step or end_step <= 0:
+        return 0.0
+    return 0.5 * alpha * (1.0 + math.cos(math.pi * step / end_step))
+
+
+@dataclass(frozen=True)
+class MaskUpdate:
+    """What one layer's update did: flat indices removed and added (equal counts)."""
+
+    removed: torch.Tensor
+    added: torch.Tensor
+
+
+@torch.no_grad()
+def update_layer_mask(layer: SparseVariationalLayer, gradient: torch.Tensor, fraction: float, *,
+                      score: str = "snr", optimizer: torch.optim.Optimizer | None = None) -> MaskUpdate:
+    """Remove and re-grow ``floor(fraction * num_active)`` weights of ``layer`` in place.
+
+    Args:
+        layer: a sparse variational layer.
+        gradient: ``dL/d(m * mu)``, same shape as the weights (dense: defined for inactive weights).
+        fraction: fraction of the active weights to exchange.
+        score: removal score kind.
+        optimizer: if given, its per-parameter state (e.g. Adam moments) is zeroed at every changed
+            entry, so removed weights stay exactly zero and new ones start fresh.
+    """
+    mask = layer.mask.reshape(-1)
+    active = mask.nonzero().squeeze(-1)
+    inactive = (mask == 0).nonzero().squeeze(-1)
+    count = min(math.floor(fraction * active.numel()), inactive.numel(), active.numel() - 1)
+    empty = torch.zeros(0, dtype=torch.long)
+    if count <= 0:
+        return MaskUpdate(empty, empty)
+    mu = layer.weight_mu.reshape(-1)
+    rho = layer.weight_rho.reshape(-1)
+    sigma = torch.nn.functional.softplus(rho[active])
+    scores = removal_score(mu[active], sigma, score)
+    removed = active[torch.topk(scores, count, largest=False).indices]
+    growth = gradient.reshape(-1)[inactive].abs()
+    added = inactive[torch.topk(growth, count, largest=True).indices]
+    mask[removed] = 0.0
+    mu[removed] = 0.0
+    rho[removed] = 0.0
+    remaining = mask.bool()
+    mean_rho = rho[remaining].mean()
+    mask[added] = 1.0
+    mu[added] = 0.0
+    rho[added] = mean_rho
+    if optimizer is not None:
+        changed = torch.cat([removed, added])
+        for parameter in (layer.weight_mu, layer.weight_rho):
+            for value in optimizer.state.get(parameter, {}).values():
+                if torch.is_tensor(value) and value.shape == parameter.shape:
+                    value.reshape(-1)[changed] = 0.0
+    return MaskUpdate(removed, added)
