@@ -151,7 +151,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--budget-minutes", type=float, default=12.0)
     parser.add_argument("--datasets", nargs="*", default=["boston"])
-    parser.add_argument("--splits", type=int, default=10)
+    parser.add_argument("--splits", type=int, default=10, help="run splits first-split .. splits - 1")
+    parser.add_argument("--first-split", type=int, default=0)
+    parser.add_argument("--name", default=None, help="results file stem (default functional_prior_uci)")
     args = parser.parse_args()
     if not DATA.exists():
         print(f"UCI data not found at {DATA}; nothing to do")
@@ -159,12 +161,12 @@ def main() -> None:
     torch.set_num_threads(1)
     probnn.set_quiet(True)
     settings = QUICK if args.quick else SETTINGS
-    name = "functional_prior_uci_quick" if args.quick else "functional_prior_uci"
+    name = args.name or ("functional_prior_uci_quick" if args.quick else "functional_prior_uci")
     results = {"settings": settings, "budget_minutes": args.budget_minutes, "official": OFFICIAL,
                "load_average_at_start": os.getloadavg()[0],
                "runs": {d: [] for d in args.datasets}, "splits_run": {d: [] for d in args.datasets}}
     start = time.perf_counter()
-    for split in range(args.splits):
+    for split in range(args.first_split, args.splits):
         for dataset in args.datasets:
             if time.perf_counter() - start > 60 * args.budget_minutes:
                 write(results, name)

@@ -156,3 +156,26 @@ def test_bad_arguments_are_named():
     with pytest.raises(InputError, match="no learnable parameters"):
         fit_functional_prior(BNN(1, hidden=(4,), prior=HierarchicalWeightPrior()), _target(),
                              measurement_set=GRID, num_steps=1, progress=False)
+
+
+def test_flow_prior_numpyro_model_log_density_is_prior_plus_likelihood():
+    pytest.importorskip("numpyro")
+    import jax.numpy as jnp
+    import jax.scipy.stats as jax_stats
+    from numpyro.infer.util import log_density
+
+    shapes = [(1, 4), (4, 1)]
+    prior = FlowWeightPrior(shapes, hidden_features=3)
+    with torch.no_grad():
+        generator = torch.Generator().manual_seed(0)
+        for parameter in prior.parameters():
+            parameter.add_(0.2 * torch.randn(parameter.shape, generator=generator))
+    bnn = BNN(1, hidden=(4,), prior=prior, noise=0.5)
+    layers = [(w.detach(), b.detach()) for w, b in prior.sample(shapes, 1, generator=1)]
+    values = {f"w{i}": jnp.asarray(w[0].numpy()) for i, (w, _) in enumerate(layers)}
+    values.update({f"b{i}": jnp.asarray(b[0].numpy()) for i, (_, b) in enumerate(layers)})
+    x, y = jnp.linspace(-1, 1, 5)[:, None], jnp.zeros(5)
+    joint, _ = log_density(bnn.numpyro_model, (x, y), {}, values)
+    f = bnn.jax_forward(x, [(values["w0"], values["b0"]), (values["w1"], values["b1"])])
+    likelihood = float(jax_stats.norm.logpdf(y, f[:, 0], 0.5).sum())
+    assert float(joint) == pytest.approx(likelihood + float(prior.log_prob(layers)[0]), abs=1e-3)
