@@ -151,6 +151,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from probnn.evaluation.runner import evaluate_entry, summarise
     from probnn.evaluation.zoo import ZooEntry, get_entry
 
+    if not args.report and not args.data:
+        from probnn.errors import InputError
+
+        raise InputError("probnn evaluate needs --data (a UCI name or folder, a scikit-learn name, or a comma list)")
+    if args.report or args.model == "all" or "," in args.model or "," in str(args.data):
+        return _run_evaluate_suite(args)
     entry = get_entry(args.model)
     if args.method and args.method != entry.method:
         entry = ZooEntry(entry.name, entry.task, entry.make_model, args.method, entry.quick_options, entry.options,
@@ -187,8 +193,29 @@ def run_evaluate(args: argparse.Namespace) -> int:
     lines += [f"| {key} | {value['mean']:.4f} | {value['standard_error']:.4f} |" for key, value in summary.items()]
     markdown = "\n".join(lines) + "\n"
     (out / f"{stem}.md").write_text(markdown)
+    if results[0].task == "regression":
+        from probnn.evaluation.report import plot_calibration
+
+        plot_calibration([r.to_dict() for r in results], results[0].dataset, out / f"{stem}_calibration.png")
     print(markdown)
     print(f"written {out.resolve() / (stem + '.json')} and {stem}.md")
+    return 0
+
+
+def _run_evaluate_suite(args: argparse.Namespace) -> int:
+    """Every requested model x dataset (``--model all`` or a comma list; ``--data a,b``), or ``--report``."""
+    from probnn.evaluation.report import report_from_json, run_suite
+
+    if args.report:
+        paths = report_from_json(args.report, args.out if args.out != "evaluation-output" else None)
+    else:
+        models = None if args.model == "all" else [name for name in args.model.split(",") if name]
+        paths = run_suite([name for name in str(args.data).split(",") if name], models, splits=args.splits,
+                          quick=args.quick, max_train=args.max_train, seed=args.seed, out=args.out,
+                          options=json.loads(args.options) if args.options else None,
+                          progress=False if args.quiet else None, verbose=not args.quiet)
+    print(paths["markdown"].read_text())
+    print("written " + ", ".join(str(path) for path in paths.values()))
     return 0
 
 
@@ -203,8 +230,12 @@ def _register_builtin(subparsers: Any) -> None:
     demo.set_defaults(handler=run_demo)
 
     evaluate = subparsers.add_parser("evaluate", help="evaluate one zoo model on a UCI or scikit-learn dataset")
-    evaluate.add_argument("--data", required=True, help="UCI dataset name or folder, or a scikit-learn name")
-    evaluate.add_argument("--model", default="gp-exact", help="zoo entry name (see `probnn evaluate --list`)")
+    evaluate.add_argument("--data", default=None,
+                          help="UCI dataset name or folder, or a scikit-learn name; a comma list for several")
+    evaluate.add_argument("--model", default="gp-exact",
+                          help="zoo entry name, a comma list, or 'all' (every model x backend in the zoo)")
+    evaluate.add_argument("--report", default=None, help="rebuild the table and calibration plots from an "
+                          "evaluation.json instead of fitting")
     evaluate.add_argument("--method", default=None, help="override the entry's inference method")
     evaluate.add_argument("--splits", type=int, default=1, help="number of splits to run (from 0)")
     evaluate.add_argument("--options", default=None, help='backend options as JSON, e.g. \'{"max_iterations": 50}\'')
