@@ -51,3 +51,12 @@ __all__ = [
     "save",
     "set_quiet",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Import the heavier subpackages (``bo``, ``evaluation``) on first attribute access."""
+    if name in ("bo", "evaluation"):
+        import importlib
+
+        return importlib.import_module(f"probnn.{name}")
+    raise AttributeError(f"module 'probnn' has no attribute {name!r}")
