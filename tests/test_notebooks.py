@@ -1,6 +1,5 @@
 """Execute every example notebook with tiny settings (PROBNN_NOTEBOOK_QUICK=1); each must end with a figure."""
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -12,18 +11,6 @@ nbclient = pytest.importorskip("nbclient")
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
-
-#: Notebooks whose features are not on this branch yet: name -> the module they need.
-REQUIRES = {"03_student_t_processes": ("probnn.gp.scale_mixture", "ScaleMixtureNNGP")}
-
-
-def _missing(name: str) -> str | None:
-    if name not in REQUIRES:
-        return None
-    module, attribute = REQUIRES[name]
-    if importlib.util.find_spec(module) is None:
-        return f"needs {module}.{attribute}, not merged yet"
-    return None
 
 
 def test_notebooks_are_built_from_the_script():
@@ -38,9 +25,6 @@ def test_notebooks_are_built_from_the_script():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
 def test_notebook_executes_and_ends_with_a_picture(path, monkeypatch):
-    reason = _missing(path.stem)
-    if reason:
-        pytest.skip(reason)
     monkeypatch.setenv("PROBNN_NOTEBOOK_QUICK", "1")
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
