@@ -75,7 +75,9 @@ def _relu_closed_form(k11: torch.Tensor, k22: torch.Tensor, k12: torch.Tensor, w
     ``E[relu(u) relu(v)] = sqrt(k11 k22) (sin theta + (pi - theta) cos theta) / (2 pi)`` and
     ``E[step(u) step(v)] = (pi - theta) / (2 pi)``.
     """
-    norm = torch.sqrt(k11 * k22)
+    # A layer whose variance underflows to 0 (weight_std, bias_std -> 0) has k12 = 0 too: clamping the
+    # norm to the smallest normal float gives correlation 0 and value ~0 instead of 0/0 = NaN.
+    norm = torch.sqrt((k11 * k22).clamp_min(torch.finfo(k12.dtype).tiny))
     correlation = _clamp_correlation(k12 / norm)
     theta = torch.arccos(correlation)
     # sin(theta) = sqrt(1 - c^2) on theta in [0, pi]: one elementwise pass instead of three.
@@ -159,7 +161,8 @@ def quadrature_expectations(activation: Activation, k11: torch.Tensor, k22: torc
     shape = k12.shape
     nodes, weights = hermite_rule(num_points, k12.dtype)
     std1, std2 = k11.sqrt().reshape(-1), k22.sqrt().reshape(-1)
-    correlation = _clamp_correlation(k12.reshape(-1) / (std1 * std2))
+    # Zero variances (an underflowed layer) would give 0/0: the clamp makes the correlation 0 there.
+    correlation = _clamp_correlation(k12.reshape(-1) / (std1 * std2).clamp_min(torch.finfo(k12.dtype).tiny))
     residual = torch.sqrt(1 - correlation**2)
     chunk = max(1, _QUADRATURE_CHUNK // num_points**2)
     values, derivatives = [], []

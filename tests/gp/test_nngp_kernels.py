@@ -182,6 +182,24 @@ def test_depth_zero_is_linear_kernel() -> None:
 
 
 @pytest.mark.parametrize("kernel_class", [NNGPKernel, NTKKernel])
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_vanishing_weight_and_bias_std_give_a_finite_zero_kernel(kernel_class: type, activation: str) -> None:
+    # Type-II ML can drive weight_std and bias_std towards 0 (a Student-t process that explains the data
+    # by noise) until softplus underflows them to exactly 0, as a Student-t process fit on 8 Branin
+    # points did; the layer variances are then exactly 0 and 0/0 must not turn into NaN.
+    x = _inputs()
+    kernel = kernel_class(3, activation, 1.0, 1.0).double()
+    with torch.no_grad():
+        kernel.raw_weight_std.fill_(-3000.0)
+        kernel.raw_bias_std.fill_(-3000.0)
+    assert float(kernel.weight_std) == 0.0 and float(kernel.bias_std) == 0.0
+    matrix = kernel(x).to_dense()
+    assert bool(torch.isfinite(matrix).all())
+    assert float(matrix.abs().max()) < 1e-100
+    assert bool(torch.isfinite(kernel(x, diag=True)).all())
+
+
+@pytest.mark.parametrize("kernel_class", [NNGPKernel, NTKKernel])
 def test_kernel_config_round_trip(kernel_class: type) -> None:
     kernel = kernel_class(3, "erf", 1.7, 0.2).double()
     rebuilt = kernel_from_config(kernel_to_config(kernel)).double()
