@@ -90,9 +90,10 @@ def _run_numpyro(kernel: Any, model: Any, x: torch.Tensor, y: torch.Tensor, *, n
     x_jax, y_jax = to_jax_data(model, x, y)
     key = prng_key(generator)
     segment = num_samples if checkpoint_every is None else check_positive_int(checkpoint_every, "checkpoint_every")
-    segment = min(segment, num_samples)
-    if segment % thinning:
-        raise InputError(f"checkpoint_every ({segment}) must be a multiple of thinning ({thinning})")
+    # Counted in transitions from here on: num_samples and checkpoint_every are kept draws, and numpyro
+    # keeps one transition in ``thinning``.
+    segment = min(segment, num_samples) * thinning
+    total = num_samples * thinning
     mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=segment, num_chains=num_chains,
                 chain_method=chain_method, thinning=thinning, progress_bar=False)
     info: dict[str, Any] = {}
@@ -113,10 +114,10 @@ def _run_numpyro(kernel: Any, model: Any, x: torch.Tensor, y: torch.Tensor, *, n
         if checkpoint_path is not None:
             _save_checkpoint(checkpoint_path, mcmc.post_warmup_state, 0, [], [], settings)
     bar = progress_bar(total=num_samples, desc=f"{settings['method']} draws", progress=progress)
-    bar.update(done)
+    bar.update(done // thinning)
     sample_start = time.perf_counter()
-    while done < num_samples:
-        size = min(segment, num_samples - done)
+    while done < total:
+        size = min(segment, total - done)
         if size != mcmc.num_samples:
             mcmc.num_samples = size
         mcmc.run(jax.random.fold_in(key, 1 + done), x_jax, y_jax, extra_fields=("diverging", *_EXTRA_FIELDS))
@@ -124,7 +125,7 @@ def _run_numpyro(kernel: Any, model: Any, x: torch.Tensor, y: torch.Tensor, *, n
         stats_parts.append(_stats_to_torch(mcmc.get_extra_fields(group_by_chain=True), max_tree_depth))
         mcmc.post_warmup_state = mcmc.last_state
         done += size
-        bar.update(size)
+        bar.update(size // thinning)
         if checkpoint_path is not None:
             _save_checkpoint(checkpoint_path, mcmc.last_state, done, draws_parts, stats_parts, settings)
     bar.close()

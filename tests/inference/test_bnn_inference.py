@@ -79,6 +79,16 @@ def test_nuts_predictive_arviz_and_save_load(data, nuts_posterior, tmp_path) -> 
     torch.testing.assert_close(loaded.predict(x[:5]).log_prob(y[:5]), prediction.log_prob(y[:5]), rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("checkpoint_every", [None, 2])
+def test_nuts_num_samples_counts_kept_draws_after_thinning(data, tmp_path, checkpoint_every) -> None:
+    x, y = data[:2]
+    path = None if checkpoint_every is None else tmp_path / "thin.safetensors"
+    posterior = probnn.fit(BNN(x.shape[1], hidden=(), noise=0.5), x, y, method="nuts", num_warmup=20, num_samples=6,
+                           thinning=3, num_chains=1, checkpoint_path=path, checkpoint_every=checkpoint_every,
+                           generator=0, progress=False)
+    assert posterior.flat_draws()["w0"].shape[0] == 6
+
+
 def test_nuts_seeded_reproducibility_and_checkpoint_resume(data, tmp_path) -> None:
     x, y, _, _ = data
     model = BNN(2, hidden=(), noise=NOISE)
