@@ -312,6 +312,25 @@ class GP(Model, torch.nn.Module):
         return model
 
 
+def conditional_moments(model: GP, x_train: torch.Tensor, factor: torch.Tensor, alpha: torch.Tensor,
+                        x: torch.Tensor, *, full_covariance: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Latent GP posterior moments at ``x`` from ``L = chol(K + sigma^2 I)`` and ``alpha = (K + sigma^2 I)^-1 r``.
+
+    ``mean = m(x) + K(x, X) alpha`` and, with ``V = L^-1 K(X, x)``, ``cov = K(x, x) - V^T V`` (or its
+    diagonal, floored at 1e-12 x the mean prior variance so round-off never gives a negative variance).
+    Shared by every posterior that conditions a GP-type model on data (exact GP, Student-t process).
+    """
+    with torch.no_grad():
+        cross = model.kernel_matrix(x_train, x)
+        mean = model.mean_function(x) + cross.T @ alpha
+        v = torch.linalg.solve_triangular(factor, cross, upper=False)
+        if full_covariance:
+            return mean, model.kernel_matrix(x) - v.T @ v
+        prior_variance = model.kernel_matrix(x, diag=True)
+        variance = prior_variance - (v**2).sum(0)
+        return mean, variance.clamp_min(1e-12 * float(prior_variance.mean()))
+
+
 class ExactGPPosterior(Posterior):
     """Closed-form GP posterior given training data; see the module docstring for the formulas."""
 
@@ -330,15 +349,8 @@ class ExactGPPosterior(Posterior):
         self.fit_info["jitter"] = self.jitter
 
     def _latent(self, x: torch.Tensor, full_covariance: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        model = self.model
-        with torch.no_grad():
-            cross = model.kernel_matrix(self.x_train, x)
-            mean = model.mean_function(x) + cross.T @ self.alpha
-            v = torch.linalg.solve_triangular(self.factor, cross, upper=False)
-            if full_covariance:
-                return mean, model.kernel_matrix(x) - v.T @ v
-            variance = model.kernel_matrix(x, diag=True) - (v**2).sum(0)
-            return mean, variance.clamp_min(1e-12 * float(model.kernel_matrix(x, diag=True).mean()))
+        return conditional_moments(self.model, self.x_train, self.factor, self.alpha, x,
+                                   full_covariance=full_covariance)
 
     def predict(self, x: torch.Tensor, *, observation_noise: bool = True) -> GaussianPredictive:
         """Gaussian predictive of ``y`` (or of ``f`` with ``observation_noise=False``) at ``x``."""

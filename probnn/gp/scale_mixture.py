@@ -43,7 +43,7 @@ from probnn.errors import InputError, MethodError
 from probnn.gp.infinite_width import InfiniteWidthKernel, infinite_width_kernels
 from probnn.gp.linalg import cholesky_with_jitter
 from probnn.gp.nngp import NNGPKernel
-from probnn.gp.regression import DTYPE, GP, _inverse_softplus
+from probnn.gp.regression import DTYPE, GP, _inverse_softplus, conditional_moments
 from probnn.posterior import Posterior
 from probnn.predictive import GaussianPredictive, MixturePredictive, StudentTPredictive
 from probnn.progress import progress_bar
@@ -318,24 +318,14 @@ class _ConditionedScaleMixture(Posterior):
         self.fit_info["jitter"] = self.jitter
 
     def _unit_moments(self, x: torch.Tensor, observation_noise: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        model = self.model
-        with torch.no_grad():
-            cross = model.kernel_matrix(self.x_train, x)
-            mean = model.mean_function(x) + cross.T @ self.alpha
-            v = torch.linalg.solve_triangular(self.factor, cross, upper=False)
-            prior_variance = model.kernel_matrix(x, diag=True)
-            variance = (prior_variance - (v**2).sum(0)).clamp_min(1e-12 * float(prior_variance.mean()))
-            if observation_noise:
-                variance = variance + model.noise.detach()
+        mean, variance = conditional_moments(self.model, self.x_train, self.factor, self.alpha, x)
+        if observation_noise:
+            variance = variance + self.model.noise.detach()
         return mean, variance
 
     def _unit_joint(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        model = self.model
-        with torch.no_grad():
-            cross = model.kernel_matrix(self.x_train, x)
-            mean = model.mean_function(x) + cross.T @ self.alpha
-            v = torch.linalg.solve_triangular(self.factor, cross, upper=False)
-            covariance = model.kernel_matrix(x) - v.T @ v
+        mean, covariance = conditional_moments(self.model, self.x_train, self.factor, self.alpha, x,
+                                               full_covariance=True)
         factor, _ = cholesky_with_jitter(0.5 * (covariance + covariance.T), warn=False)
         return mean, factor
 
