@@ -101,16 +101,20 @@ def fit_sghmc(model: Any, x: torch.Tensor, y: torch.Tensor, *, num_samples: int 
         inits.append(info.param_info.z)
     theta0 = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *inits)
 
-    def potential(theta: Any, rng: Any) -> Any:
-        index = jax.random.choice(rng, num_data, (batch,), replace=False)
-        return potential_energy(scaled_model, (x_jax[index], y_jax[index], data_scale), {}, theta)
+    # The data are arguments of the compiled functions, not constants baked into them, so that fits
+    # on data of the same shapes (e.g. the splits of a benchmark) share one XLA executable (and hit
+    # JAX's persistent compilation cache when it is enabled).
+    def potential(theta: Any, rng: Any, data: tuple[Any, Any]) -> Any:
+        inputs, targets = data
+        index = jax.random.randint(rng, (batch,), 0, num_data)  # with replacement: O(B), unbiased
+        return potential_energy(scaled_model, (inputs[index], targets[index], data_scale), {}, theta)
 
     grad_fn = jax.value_and_grad(potential)
 
-    def step(state: tuple, rng: Any, adapt: bool) -> tuple:
+    def step(state: tuple, rng: Any, adapt: bool, data: tuple[Any, Any]) -> tuple:
         theta, velocity, tau, mean_grad, mean_square = state
         rng_batch, rng_noise = jax.random.split(rng)
-        energy, grad = grad_fn(theta, rng_batch)
+        energy, grad = grad_fn(theta, rng_batch, data)
         if adapt:
             rate = jax.tree_util.tree_map(lambda t: 1.0 / (t + 1.0), tau)
             mean_grad = jax.tree_util.tree_map(lambda m, r, g: (1 - r) * m + r * g, mean_grad, rate, grad)
@@ -130,33 +134,34 @@ def fit_sghmc(model: Any, x: torch.Tensor, y: torch.Tensor, *, num_samples: int 
         theta = jax.tree_util.tree_map(lambda t, v: t + v, theta, velocity)
         return (theta, velocity, tau, mean_grad, mean_square), energy
 
-    def init_state(theta: Any, rng: Any) -> tuple:
+    def init_state(theta: Any, rng: Any, data: tuple[Any, Any]) -> tuple:
         zeros = jax.tree_util.tree_map(jnp.zeros_like, theta)
         ones = jax.tree_util.tree_map(jnp.ones_like, theta)
-        _, grad = grad_fn(theta, rng)
+        _, grad = grad_fn(theta, rng, data)
         square = jax.tree_util.tree_map(lambda g: g**2 + _EPSILON, grad)
         return (theta, zeros, ones, zeros, square)
 
-    @jax.jit
-    def burn(state: tuple, keys: Any) -> tuple:
-        return jax.lax.scan(lambda s, k: step(s, k, True), state, keys)[0]
+    def burn(state: tuple, keys: Any, data: tuple[Any, Any]) -> tuple:
+        return jax.lax.scan(lambda s, k: step(s, k, True, data), state, keys)[0]
 
-    @jax.jit
-    def sample(state: tuple, keys: Any) -> tuple:
+    def sample(state: tuple, keys: Any, data: tuple[Any, Any]) -> tuple:
         def keep(s: tuple, block: Any) -> tuple:
-            s, energies = jax.lax.scan(lambda c, k: step(c, k, False), s, block)
+            s, energies = jax.lax.scan(lambda c, k: step(c, k, False, data), s, block)
             return s, (s[0], energies[-1])
         return jax.lax.scan(keep, state, keys)
 
+    burn_chains = jax.jit(jax.vmap(burn, in_axes=(0, 0, None)))
+    sample_chains = jax.jit(jax.vmap(sample, in_axes=(0, 0, None)))
+    data = (x_jax, y_jax)
     chain_keys = jax.random.split(jax.random.fold_in(key, 1), num_chains)
-    state = jax.vmap(init_state)(theta0, chain_keys)
+    state = jax.jit(jax.vmap(init_state, in_axes=(0, 0, None)))(theta0, chain_keys, data)
     start = time.perf_counter()
     bar = progress_bar(total=num_burnin + num_samples * thinning, desc="sghmc", progress=progress)
     done = 0
     while done < num_burnin:
         size = min(_CHUNK, num_burnin - done)
         keys = jax.vmap(lambda k, d=done, n=size: jax.random.split(jax.random.fold_in(k, 2 + d), n))(chain_keys)
-        state = jax.vmap(burn)(state, keys)
+        state = burn_chains(state, keys, data)
         done += size
         bar.update(size)
     kept_theta, kept_energy = [], []
@@ -166,7 +171,7 @@ def fit_sghmc(model: Any, x: torch.Tensor, y: torch.Tensor, *, num_samples: int 
         count = min(blocks_per_chunk, num_samples - kept)
         keys = jax.vmap(lambda k, d=kept, n=count: jax.random.split(jax.random.fold_in(k, 10**9 + d), n * thinning)
                         .reshape(n, thinning, -1))(chain_keys)
-        state, (theta, energy) = jax.vmap(sample)(state, keys)
+        state, (theta, energy) = sample_chains(state, keys, data)
         kept_theta.append(theta)
         kept_energy.append(energy)
         kept += count

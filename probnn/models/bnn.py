@@ -222,28 +222,54 @@ class BNN(Model, torch.nn.Module):
     def numpyro_model(self, x: Any, y: Any | None = None) -> None:
         """Log joint ``p(theta) p(y | x, theta)`` as a numpyro model (observation site ``"y"``)."""
         import numpyro
-        import numpyro.distributions as dist
 
         layers = self.prior.numpyro_sample(self.layer_shapes)
         f = self.jax_forward(x, layers)
+        latent = {}
+        if self.learned_noise:
+            import numpyro.distributions as dist
+
+            latent["noise"] = numpyro.sample("noise", dist.HalfNormal(self.noise_prior_scale))
+        with numpyro.plate("data", x.shape[0]):
+            numpyro.sample(OBSERVATION_SITE, self.jax_observation_distribution(f, latent), obs=y)
+
+    def jax_observation_distribution(self, f: Any, latent: dict[str, Any]) -> Any:
+        """``p(y_i | f_i)`` as a numpyro distribution with batch shape ``[n]``.
+
+        Args:
+            f: network outputs ``[n, out]`` (JAX).
+            latent: values of the non-weight latent sites (``{"noise": std}`` when the noise is learned).
+        """
+        import numpyro.distributions as dist
+
         if self.likelihood in ("gaussian", "student_t"):
-            if self.learned_noise:
-                noise = numpyro.sample("noise", dist.HalfNormal(self.noise_prior_scale))
-            else:
-                noise = float(self.noise)
+            noise = latent["noise"] if self.learned_noise else float(self.noise)
             loc = f[:, 0] if self.out_features == 1 else f
             if self.likelihood == "gaussian":
                 distribution = dist.Normal(loc, noise)
             else:
                 distribution = dist.StudentT(self.student_t_df, loc, noise)
-            if self.out_features > 1:
-                distribution = distribution.to_event(1)
-        elif self.likelihood == "bernoulli":
-            distribution = dist.Bernoulli(logits=f[:, 0])
-        else:
-            distribution = dist.Categorical(logits=f)
-        with numpyro.plate("data", x.shape[0]):
-            numpyro.sample(OBSERVATION_SITE, distribution, obs=y)
+            return distribution.to_event(1) if self.out_features > 1 else distribution
+        if self.likelihood == "bernoulli":
+            return dist.Bernoulli(logits=f[:, 0])
+        return dist.Categorical(logits=f)
+
+    def local_reparameterization_layers(self) -> list[tuple[str, str]] | None:
+        """``[(weight site, bias site)]`` per layer for the local reparameterisation trick, or ``None``.
+
+        The trick (Kingma, Salimans & Welling, 2015) needs every layer's weights and biases to be
+        latent Gaussian sample sites of their own, ``W_l`` and ``b_l``, entering the network only as
+        ``h W_l + b_l``. That holds for :class:`GaussianWeightPrior`; the hierarchical and
+        scale-mixture priors sample non-centred ``w{l}_base`` sites times a random scale, which it
+        does not cover (``None``: SVI then samples weights).
+        """
+        if type(self.prior) is not GaussianWeightPrior:
+            return None
+        return [(f"w{index}", f"b{index}") for index in range(len(self.layer_shapes))]
+
+    def jax_activation(self) -> Any:
+        """The hidden-layer nonlinearity as a JAX function."""
+        return _jax_activation(self.activation)
 
     def pyro_model(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
         """The same log joint in pyro (generic torch path; used by ``engine="pyro"``)."""
