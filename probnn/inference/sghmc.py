@@ -19,10 +19,14 @@ and every ``thinning``-th state is kept. ``num_chains`` chains run vectorised (`
 independent initialisations and minibatch streams. The gradient-noise correction term of
 Springenberg et al. is set to zero, as in their reference implementation.
 
-Defaults: batch 32 and friction 0.05 as in Tran et al. (2022); learning rate 0.1 (Tran et al. use 0.01
-with 2000 steps between kept draws; with the shorter runs here 0.01 barely moves the chains -- on a
-200-point Bayesian linear regression with 1000 burn-in steps it gave R-hat 2.9, 0.1 gave the
-closed-form posterior mean).
+Defaults: batch 32 and friction 0.05 as in Tran et al. (2022). Learning rate 0.25 and 10000 burn-in
+steps: with ``eps = learning_rate / sqrt(N)`` the chains move slowly, and the former defaults (0.1,
+2000 burn-in; the UCI benchmark used 1000) left a 1-50-1 BNN near its initialisation (yacht split 0:
+test RMSE 5.0 against 0.30 for NUTS). Measured on yacht / energy split 0 with 10000 burn-in steps and
+100 draws thinned by 100 (4 chains): learning rate 0.1 gives RMSE 0.44 / 0.49 but function-space R-hat
+1.45 / 1.74; 0.25 gives 0.59 / 0.37 with R-hat 1.13 / 1.20; 0.5 and 1.0 mix faster but inflate the
+learned noise std (discretisation and minibatch-noise bias: RMSE 0.66 and 0.97 on yacht). Tran et al.
+use 0.01 with 2000 steps between kept draws, which costs ~20x more steps.
 """
 
 from __future__ import annotations
@@ -48,8 +52,8 @@ _EPSILON = 1e-8
 _CHUNK = 500
 
 
-def fit_sghmc(model: Any, x: torch.Tensor, y: torch.Tensor, *, num_samples: int = 100, num_burnin: int = 2000,
-              thinning: int = 100, num_chains: int = 4, batch_size: int = 32, learning_rate: float = 0.1,
+def fit_sghmc(model: Any, x: torch.Tensor, y: torch.Tensor, *, num_samples: int = 100, num_burnin: int = 10000,
+              thinning: int = 100, num_chains: int = 4, batch_size: int = 32, learning_rate: float = 0.25,
               momentum_decay: float = 0.05, generator: GeneratorLike = None,
               progress: bool | None = None) -> SamplePosterior:
     """Adaptive SGHMC; returns draws ``[num_chains, num_samples, ...]``.
@@ -60,7 +64,9 @@ def fit_sghmc(model: Any, x: torch.Tensor, y: torch.Tensor, *, num_samples: int 
         num_burnin: adaptation steps per chain (discarded).
         thinning: steps between kept draws.
         num_chains: independent chains.
-        batch_size: minibatch size ``B`` (capped at ``N``), drawn without replacement each step.
+        batch_size: minibatch size ``B`` (capped at ``N``), drawn uniformly with replacement each step
+            (an unbiased estimate of the full-data potential at O(B) cost; drawing without replacement
+            costs a sort of all N indices per step).
         learning_rate: ``eps * sqrt(N)``.
         momentum_decay: friction ``C`` in ``(0, 1)``.
     """
