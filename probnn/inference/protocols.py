@@ -17,6 +17,11 @@ predictions:
 * :meth:`ParametricModel.log_likelihood_from_draws` -- pointwise ``log p(y_i | x_i, theta_s)``
   ``[num_draws, num_points]``, exported to ArviZ for ``az.loo`` / ``az.waic``.
 
+Optional, for the local reparameterisation trick of ``method="svi"`` (mean-field; see
+:mod:`probnn.inference.local_reparameterization`): ``local_reparameterization_layers()`` (the
+``(weight site, bias site)`` names per layer, or ``None``), ``jax_activation()`` and
+``jax_observation_distribution(f, latent)``. :class:`probnn.models.BNN` implements them.
+
 ``x_train`` / ``y_train`` are passed to ``predictive_from_draws`` for models whose predictive
 depends on the training data given ``theta`` (e.g. a GP with sampled hyperparameters).
 """
