@@ -20,8 +20,44 @@ from dataclasses import dataclass
 
 import torch
 
+from probnn.errors import InputError
 from probnn.inference.sparse_layers import SparseVariationalLayer
 from probnn.inference.sparse_scores import removal_score
+
+ALLOCATIONS = ("uniform", "erk")
+
+
+def layer_densities(shapes: list[tuple[int, ...]], density: float, allocation: str = "uniform") -> list[float]:
+    """Per-layer densities whose weighted mean (by layer size) is ``density``.
+
+    ``"uniform"``: every layer at ``density`` (the paper's choice for ResNets).
+
+    ``"erk"`` (Erdos-Renyi-kernel; Evci et al., "Rigging the Lottery", ICML 2020, Sec. 3): layer
+    ``l`` with weight shape ``s_l`` gets ``d_l = min(1, eps * sum(s_l) / prod(s_l))``, with ``eps``
+    chosen so that ``sum_l d_l prod(s_l) = density * sum_l prod(s_l)``. Small layers (a 10-class or
+    scalar output layer, the first layer of a narrow input) get a larger share than under a uniform
+    split, where e.g. a 200 -> 1 regression head at density 0.1 keeps only 20 of its 200 inputs. A
+    layer whose ``d_l`` would exceed 1 is made dense and ``eps`` is re-solved over the others.
+    """
+    if allocation not in ALLOCATIONS:
+        raise InputError(f"allocation must be one of {list(ALLOCATIONS)}; got {allocation!r}")
+    if allocation == "uniform" or density >= 1:
+        return [float(density)] * len(shapes)
+    sizes = [math.prod(shape) for shape in shapes]
+    raw = [sum(shape) / size for shape, size in zip(shapes, sizes, strict=True)]
+    budget = density * sum(sizes)
+    dense: set[int] = set()
+    while True:
+        free = [index for index in range(len(shapes)) if index not in dense]
+        if not free:
+            return [1.0] * len(shapes)
+        remaining = budget - sum(sizes[index] for index in dense)
+        epsilon = remaining / sum(raw[index] * sizes[index] for index in free)
+        saturated = {index for index in free if epsilon * raw[index] >= 1}
+        if not saturated:
+            break
+        dense |= saturated
+    return [1.0 if index in dense else epsilon * raw[index] for index in range(len(shapes))]
 
 
 def update_fraction(step: int, end_step: int, alpha: float) -> float:
