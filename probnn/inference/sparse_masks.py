@@ -7,7 +7,7 @@ Every ``update_every`` steps until ``update_until * num_steps``, each layer
 2. adds ``k`` weights among those inactive *before* step 1, with the largest ``|dL/dmu|`` (the
    gradient of the loss at ``mu = 0``, available because the forward pass uses ``m * mu``), and
    initialises them at ``mu = 0`` and ``rho`` = the mean ``rho`` of the layer's remaining active
-   weights.
+   weights (the paper) or the initial ``rho`` (``new_weight_std="initial"``).
 
 So the number of active weights per layer never changes. The update fraction follows the cosine
 schedule ``fraction(t) = alpha / 2 * (1 + cos(pi t / T_end))``.
@@ -21,10 +21,11 @@ from dataclasses import dataclass
 import torch
 
 from probnn.errors import InputError
-from probnn.inference.sparse_layers import SparseVariationalLayer
+from probnn.inference.sparse_layers import INITIAL_RHO, SparseVariationalLayer
 from probnn.inference.sparse_scores import removal_score
 
 ALLOCATIONS = ("uniform", "erk")
+NEW_WEIGHT_STDS = ("mean", "initial")
 
 
 def layer_densities(shapes: list[tuple[int, ...]], density: float, allocation: str = "uniform") -> list[float]:
@@ -77,7 +78,8 @@ class MaskUpdate:
 
 @torch.no_grad()
 def update_layer_mask(layer: SparseVariationalLayer, gradient: torch.Tensor, fraction: float, *,
-                      score: str = "snr", optimizer: torch.optim.Optimizer | None = None) -> MaskUpdate:
+                      score: str = "snr", optimizer: torch.optim.Optimizer | None = None,
+                      new_weight_std: str = "mean") -> MaskUpdate:
     """Remove and re-grow ``floor(fraction * num_active)`` weights of ``layer`` in place.
 
     Args:
@@ -87,7 +89,15 @@ def update_layer_mask(layer: SparseVariationalLayer, gradient: torch.Tensor, fra
         score: removal score kind.
         optimizer: if given, its per-parameter state (e.g. Adam moments) is zeroed at every changed
             entry, so removed weights stay exactly zero and new ones start fresh.
+        new_weight_std: ``rho`` of the added weights: ``"mean"`` (the paper: the mean ``rho`` of the
+            layer's remaining active weights) or ``"initial"`` (:data:`INITIAL_RHO`, the small std every
+            weight starts training with; the official code's ``grow_std="eps"`` is the same idea with
+            an even smaller std). A new weight has ``mu = 0`` either way; with ``"mean"`` it enters
+            with the (tempered-KL-inflated) typical std of trained weights and adds that much noise to
+            the function at once.
     """
+    if new_weight_std not in NEW_WEIGHT_STDS:
+        raise InputError(f"new_weight_std must be one of {list(NEW_WEIGHT_STDS)}; got {new_weight_std!r}")
     mask = layer.mask.reshape(-1)
     active = mask.nonzero().squeeze(-1)
     inactive = (mask == 0).nonzero().squeeze(-1)
@@ -106,10 +116,10 @@ def update_layer_mask(layer: SparseVariationalLayer, gradient: torch.Tensor, fra
     mu[removed] = 0.0
     rho[removed] = 0.0
     remaining = mask.bool()
-    mean_rho = rho[remaining].mean()
+    new_rho = rho[remaining].mean() if new_weight_std == "mean" else INITIAL_RHO
     mask[added] = 1.0
     mu[added] = 0.0
-    rho[added] = mean_rho
+    rho[added] = new_rho
     if optimizer is not None:
         changed = torch.cat([removed, added])
         for parameter in (layer.weight_mu, layer.weight_rho):

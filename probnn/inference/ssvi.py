@@ -33,7 +33,7 @@ import torch.nn.functional as functional
 
 from probnn import io
 from probnn.errors import InputError, MethodError
-from probnn.inference.sparse_masks import update_fraction, update_layer_mask
+from probnn.inference.sparse_masks import NEW_WEIGHT_STDS, update_fraction, update_layer_mask
 from probnn.inference.sparse_network import SparseVariationalNetwork, spec_from_model
 from probnn.inference.sparse_scores import REMOVAL_SCORES
 from probnn.posterior import Posterior
@@ -128,7 +128,7 @@ def fit_ssvi(model: Any, x: torch.Tensor, y: torch.Tensor, *, density: float = 0
              update_alpha: float = 0.3, update_until: float = 0.75, removal_score: str = "snr",
              kl_weight: float = 0.01, kl_warmup: float = 0.5, prior_std: float | None = None,
              num_predictive_samples: int = 100, static_mask: bool = False, dtype: str = "float32",
-             learning_rate_schedule: str = "cosine", allocation: str = "uniform",
+             learning_rate_schedule: str = "cosine", allocation: str = "uniform", new_weight_std: str = "mean",
              generator: GeneratorLike = None, progress: bool | None = None) -> SSVIPosterior:
     """Fit a BNN (or ConvBNN) by sparse subspace VI; return an :class:`SSVIPosterior`.
 
@@ -145,6 +145,9 @@ def fit_ssvi(model: Any, x: torch.Tensor, y: torch.Tensor, *, density: float = 0
             every layer at ``density``) or ``"erk"`` (Erdos-Renyi-kernel, small layers denser, the same
             total; recommended for MLPs whose output layer is narrow, see
             :func:`probnn.inference.sparse_masks.layer_densities`).
+        new_weight_std: std of newly added weights: ``"mean"`` (the paper: the layer's mean active
+            ``rho``) or ``"initial"`` (the small initial std, softplus(-5) = 0.0067); see
+            :func:`probnn.inference.sparse_masks.update_layer_mask`.
         update_every: steps between removal-and-addition rounds (paper: 100).
         update_alpha: ``alpha`` of the cosine update fraction (paper: 0.3).
         update_until: fraction of ``T`` after which masks are frozen (paper: 0.75).
@@ -178,6 +181,8 @@ def fit_ssvi(model: Any, x: torch.Tensor, y: torch.Tensor, *, density: float = 0
     num_predictive_samples = check_positive_int(num_predictive_samples, "num_predictive_samples")
     if removal_score not in REMOVAL_SCORES:
         raise InputError(f"removal_score must be one of {list(REMOVAL_SCORES)}; got {removal_score!r}")
+    if new_weight_std not in NEW_WEIGHT_STDS:
+        raise InputError(f"new_weight_std must be one of {list(NEW_WEIGHT_STDS)}; got {new_weight_std!r}")
     if not 0 <= update_alpha < 1:
         raise InputError(f"update_alpha must be in [0, 1); got {update_alpha}")
     check_probability(update_until, "update_until", open_interval=False)
@@ -253,7 +258,7 @@ def fit_ssvi(model: Any, x: torch.Tensor, y: torch.Tensor, *, density: float = 0
             fraction = update_fraction(step, end_step, update_alpha)
             for layer in network.layers:
                 change = update_layer_mask(layer, layer.last_weight_mean.grad, fraction, score=removal_score,
-                                           optimizer=optimizer)
+                                           optimizer=optimizer, new_weight_std=new_weight_std)
                 exchanged += int(change.removed.numel())
             flops["mask_updates"] += (batch * network.weight_gradient_flops()
                                       + MASK_UPDATE_FLOPS_PER_WEIGHT * network.num_weights)
@@ -277,6 +282,7 @@ def fit_ssvi(model: Any, x: torch.Tensor, y: torch.Tensor, *, density: float = 0
         "num_weights_exchanged": exchanged,
         "removal_score": removal_score,
         "allocation": allocation,
+        "new_weight_std": new_weight_std,
         "learning_rate_schedule": learning_rate_schedule,
         "final_learning_rate": optimizer.param_groups[0]["lr"],
         "static_mask": bool(static_mask),

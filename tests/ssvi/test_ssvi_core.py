@@ -364,3 +364,21 @@ def test_fit_applies_the_schedule_to_the_optimizer() -> None:
     assert cosine.fit_info["final_learning_rate"] == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 49 / 50)))
     assert constant.fit_info["final_learning_rate"] == 1e-2
     assert not torch.equal(cosine.network.layers[0].weight_mu, constant.network.layers[0].weight_mu)
+
+
+def test_new_weights_can_start_at_the_initial_std() -> None:
+    from probnn.inference.sparse_layers import INITIAL_RHO
+
+    generator = torch.Generator().manual_seed(5)
+    layer = SparseVariationalLinear(20, 10, density=0.2, generator=generator, dtype=torch.float64)
+    _randomise(layer, generator)  # active rho ~ N(-1, 1): far from INITIAL_RHO = -5
+    gradient = torch.randn(layer.weight_mu.shape, generator=generator, dtype=torch.float64)
+    change = update_layer_mask(layer, gradient, 0.25, new_weight_std="initial")
+    rho = layer.weight_rho.detach().reshape(-1)
+    assert change.added.numel() == 10 and bool((rho[change.added] == INITIAL_RHO).all())
+    with pytest.raises(probnn.InputError, match="new_weight_std"):
+        update_layer_mask(layer, gradient, 0.25, new_weight_std="zero")
+    x, y = _toy_regression(20)
+    with pytest.raises(probnn.InputError, match="new_weight_std"):
+        probnn.fit(probnn.models.BNN(2, hidden=(4,), out_features=1), x, y, method="ssvi", new_weight_std="eps",
+                   num_steps=2, progress=False)
