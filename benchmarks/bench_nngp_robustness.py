@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import stats
 
 import probnn
 from probnn import metrics
@@ -152,7 +153,9 @@ def summarise(rows: list[dict]) -> list[dict]:
                           "student_t_nngp": (float(student.mean()), _standard_error(student)),
                           "difference": (float(difference.mean()), _standard_error(difference)),
                           "difference_median": float(np.median(difference)),
-                          "student_t_wins": int((difference < 0).sum())}
+                          "student_t_wins": int((difference < 0).sum()),
+                          "wilcoxon_p": float(stats.wilcoxon(difference).pvalue) if len(group) > 1 else math.nan,
+                          "sign_test_p": float(stats.binomtest(int((difference < 0).sum()), len(group)).pvalue)}
         entry["nu_median"] = float(np.median([2 * row["student_t_nngp"]["a"] for row in group]))
         out.append(entry)
     return out
@@ -168,10 +171,11 @@ def write(report: dict, name: str) -> None:
              "range; shifted_synthetic: same functions, train x in [-2, 2], test x in [2, 4]; shifted_uci: "
              "5 UCI sets x 2 principal components x 2 directions, train on the lowest 80 % of the projection, "
              "test on the highest 20 %). Difference = Student-t - NNGP-GP per pair (negative: Student-t "
-             "better), mean +- s.e. over pairs; wins = pairs where the Student-t is better.", "",
+             "better), mean +- s.e. over pairs; wins = pairs where the Student-t is better; two-sided p-values of "
+             "the Wilcoxon signed-rank and sign tests of the NLL differences.", "",
              "| setting | pairs | NNGP-GP NLL | Student-t NLL | NLL difference | median NLL diff. | NLL wins "
-             "| NNGP-GP RMSE | Student-t RMSE | RMSE difference | nu (median) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| Wilcoxon p | sign p | NNGP-GP RMSE | Student-t RMSE | RMSE difference | nu (median) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def cell(value: tuple) -> str:
         return f"{value[0]:.3f} +- {value[1]:.3f}"
@@ -180,8 +184,20 @@ def write(report: dict, name: str) -> None:
         nll, rmse = entry["nll"], entry["rmse"]
         lines.append(f"| {entry['setting']} | {entry['pairs']} | {cell(nll['nngp_gp'])} | "
                      f"{cell(nll['student_t_nngp'])} | {cell(nll['difference'])} | {nll['difference_median']:.3f} | "
-                     f"{nll['student_t_wins']}/{entry['pairs']} | {cell(rmse['nngp_gp'])} | "
+                     f"{nll['student_t_wins']}/{entry['pairs']} | {nll['wilcoxon_p']:.2g} | {nll['sign_test_p']:.2g} | "
+                     f"{cell(rmse['nngp_gp'])} | "
                      f"{cell(rmse['student_t_nngp'])} | {cell(rmse['difference'])} | {entry['nu_median']:.1f} |")
+    lines += ["", "Per function / data set (the second part of the case name):", "",
+              "| setting | group | pairs | NNGP-GP NLL | NLL difference | NLL wins |", "|---|---|---|---|---|---|"]
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in report["rows"]:
+        groups.setdefault((row["setting"], row["case"].split("/")[1]), []).append(row)
+    for (setting, group_name), group in groups.items():
+        difference = np.array([row["student_t_nngp"]["nll"] - row["nngp_gp"]["nll"] for row in group])
+        gp = np.array([row["nngp_gp"]["nll"] for row in group])
+        lines.append(f"| {setting} | {group_name} | {len(group)} | {cell((gp.mean(), _standard_error(gp)))} | "
+                     f"{cell((difference.mean(), _standard_error(difference)))} | {int((difference < 0).sum())}"
+                     f"/{len(group)} |")
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
@@ -192,6 +208,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=50)
     parser.add_argument("--student-iterations", type=int, default=30)
     parser.add_argument("--skip-uci", action="store_true")
+    parser.add_argument("--summarise-only", action="store_true", help="rewrite the summary of the saved rows")
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.iterations, args.student_iterations = 1, 10, 5
@@ -206,6 +223,9 @@ def main() -> None:
     if report.get("settings", settings) != settings:
         report = {"rows": []}
     report["settings"] = settings
+    if args.summarise_only:
+        write(report, name)
+        return
     done = {row["case"] for row in report["rows"]}
     cases: list[tuple[str, str, tuple]] = [(setting, f"{setting}/{function}/{seed}", (setting, function, seed))
                                           for setting, function, seed in synthetic_cases(args.seeds)]
