@@ -13,7 +13,9 @@ Student-t process of Shah et al. 2014), so that with ``K_y = K(X, X) + sigma^2 I
 
       log p(y) = lgamma(a + n/2) - lgamma(a) - n/2 log(2 pi b) - 1/2 log|K_y| - (a + n/2) log(1 + Q / (2b)),
 
-  maximised over the kernel hyperparameters, ``a``, ``b``, ``sigma^2`` and ``m`` (type-II ML);
+  maximised over the kernel hyperparameters, ``a``, ``b``, ``sigma^2`` and ``m`` together with the
+  log density of weakly informative hyperpriors (type-II MAP; ``hyperpriors=None`` gives type-II ML,
+  whose optimum on small data sets is degenerate, see :func:`default_hyperpriors`);
   the posterior is ``s2 | y ~ IG(a + n/2, b + Q/2)`` and the predictive is Student-t with
   ``nu = 2a + n``, location the GP mean and ``scale^2 = (2b + Q) / (2a + n) x`` the GP variance.
 * Any other positive prior (``method="importance"``): self-normalised importance sampling over
@@ -111,6 +113,11 @@ class ScaleMixtureNNGP(GP):
         learn_scale_prior: with an ``InverseGamma`` prior, fit ``a`` and ``b`` by type-II ML
             (``method="exact"``); other priors are always fixed.
         mean: ``"zero"`` or ``"constant"`` (learned).
+        hyperpriors: ``"default"`` (:func:`default_hyperpriors`: weakly informative priors that make the
+            ``exact`` / ``importance`` fits type-II MAP), ``None`` (type-II ML) or a mapping from a
+            kernel / noise hyperparameter name (as in :class:`~probnn.gp.regression.GP`) or
+            ``"degrees_of_freedom"`` (``nu = 2a``) / ``"scale"`` (``b / a``) to a distribution. They
+            regularise the fit only; prior draws use the current hyperparameters.
 
     Example:
         >>> import torch, probnn
@@ -556,8 +563,10 @@ def _prepare(model: ScaleMixtureNNGP, x: torch.Tensor, y: torch.Tensor) -> tuple
 
 def fit_exact(model: ScaleMixtureNNGP, x: torch.Tensor, y: torch.Tensor, *, optimize: bool = True,
               max_iterations: int = 200, progress: bool | None = None) -> StudentTProcessPosterior:
-    """Student-t process: type-II ML of the multivariate-t marginal likelihood over the kernel
+    """Student-t process: type-II MAP, ``max log p(y | theta) + log p(theta)`` (the multivariate-t marginal
+    likelihood plus the model's hyperpriors; type-II ML with ``hyperpriors=None``) over the kernel
     hyperparameters, ``a``, ``b`` (when learned), noise and mean, then the closed-form posterior.
+    ``fit_info`` reports ``log_marginal_likelihood`` and ``log_hyperprior`` at the optimum.
 
     Args:
         optimize: fit hyperparameters (``False`` keeps the current values).
