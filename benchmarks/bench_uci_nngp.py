@@ -1,18 +1,28 @@
-"""UCI regression and robustness: NNGP-GP vs Student-t NNGP (scale mixture, inverse-gamma) vs RBF GP.
+"""UCI regression: NNGP-GP vs Student-t NNGP (scale mixture, inverse-gamma) vs the RBF GP baseline.
 
-For each dataset and split: standardise inputs and targets with training statistics, fit each model
-by type-II maximum likelihood (L-BFGS, ``--iterations`` steps), report the test NLL per point (in the
-original target units) and the RMSE of the predictive mean.
+Data: boston, concrete, energy, yacht, wine-quality-red, all 20 standard splits, full training sets
+(no subsampling; at most 1439 points), loaded with ``probnn.datasets.load_uci`` (inputs and targets
+standardised with training statistics). Metrics (``probnn.metrics.regression_metrics``
+on the predictive mapped back to original units, the pipeline of ``bench_uci_gp.py``): test NLL per
+point, RMSE, CRPS, 90 % interval coverage.
 
-Models: ``GP(NNGPKernel(depth=2, relu))`` with learned noise; ``ScaleMixtureNNGP`` with the same
-kernel and an ``InverseGamma(a, b)`` last-layer variance (``a, b`` learned; ``method="exact"``);
-``GP()`` (RBF-ARD, foundation default).
+Models (``torch.float64``, one thread):
 
-Robustness (synthetic, stated in the results): ``y = sin(3x) + x/2 + Cauchy(0, 0.1)`` noise on
-``x ~ U(-2, 2)`` (200 training points), tested (a) in range with Cauchy noise, (b) on shifted inputs
-``x ~ U(2, 4)`` with Gaussian noise of std 0.1, over 5 seeds.
+* ``nngp_gp``: ``GP(NNGPKernel(depth=2, relu, W_std=1.5, b_std=0.2), mean="zero")`` with learned
+  noise (initial 0.1), type-II ML by L-BFGS (strong Wolfe), ``--iterations`` iterations.
+* ``student_t_nngp``: ``ScaleMixtureNNGP`` with the same kernel and a learned ``InverseGamma(a, b)``
+  last-layer variance (``method="exact"``: multivariate-t marginal, Student-t predictive), type-II
+  MAP under the default weakly informative hyperpriors (see ``docs/gp.md``). Warm start: the kernel
+  hyperparameters and noise of the fitted ``nngp_gp`` of the same split, ``a = b = 10`` (``nu = 20``,
+  the hyperprior mean; ``b / a = 1`` keeps the GP's covariance scale), then ``--student-iterations``
+  L-BFGS iterations.
+* ``rbf_gp``: not refitted; the per-split figures of ``benchmarks/results/uci_gp.json``
+  (``GP()``: RBF-ARD, constant mean, learned noise, type-II ML, 60 L-BFGS iterations, same splits
+  and metrics).
 
-Usage: ``python benchmarks/bench_uci_nngp.py [--quick] [--splits K] [--max-train N]``.
+Every finished (dataset, split) row is appended to ``benchmarks/results/uci_nngp.json`` at once and
+a rerun skips rows already there, so an interrupted run keeps and resumes its results.
+Usage: ``python benchmarks/bench_uci_nngp.py [--quick] [--datasets boston yacht] [--splits K]``.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import platform
 import time
 from pathlib import Path
 
@@ -27,151 +38,162 @@ import numpy as np
 import torch
 
 import probnn
+from probnn import metrics
+from probnn.datasets import load_uci, num_splits
+from probnn.datasets.uci import resolve_uci_path
 from probnn.gp.nngp import NNGPKernel
+from probnn.gp.regression import MIN_NOISE
 from probnn.gp.scale_mixture import ScaleMixtureNNGP
 
 RESULTS = Path(__file__).parent / "results"
-# The shared data folder sits next to the repository (main checkout) or two levels up (worktrees).
-_ROOT = Path(__file__).resolve().parents[1]
-DATA = next((p for p in (_ROOT / ".." / "shared" / "data" / "uci", _ROOT / ".." / ".." / "shared" / "data" / "uci")
-             if p.exists()), _ROOT / ".." / "shared" / "data" / "uci")
+#: Our names -> the shared folder names (and the keys of uci_gp.json).
 DATASETS = {"boston": "bostonHousing", "concrete": "concrete", "energy": "energy", "yacht": "yacht",
             "wine-quality-red": "wine-quality-red"}
+MODELS = ("nngp_gp", "student_t_nngp", "rbf_gp")
 D = torch.float64
 
 
-def load_split(folder: str, split: int) -> tuple[np.ndarray, ...]:
-    root = DATA / folder
-    data = np.loadtxt(root / "data.txt")
-    features = np.loadtxt(root / "index_features.txt").astype(int)
-    target = int(np.loadtxt(root / "index_target.txt"))
-    train = np.loadtxt(root / f"index_train_{split}.txt").astype(int)
-    test = np.loadtxt(root / f"index_test_{split}.txt").astype(int)
-    x, y = data[:, features], data[:, target]
-    return x[train], y[train], x[test], y[test]
+def _kernel() -> NNGPKernel:
+    return NNGPKernel(depth=2, activation="relu", weight_std=1.5, bias_std=0.2)
 
 
-def models(iterations: int) -> dict:
-    def kernel() -> NNGPKernel:
-        return NNGPKernel(depth=2, activation="relu", weight_std=1.5, bias_std=0.2)
-
-    inverse_gamma = torch.distributions.InverseGamma(torch.tensor(2.0, dtype=D), torch.tensor(2.0, dtype=D))
-    return {
-        "nngp_gp": (lambda: probnn.models.GP(kernel(), mean="zero"), "exact", {"max_iterations": iterations}),
-        "student_t_nngp": (lambda: ScaleMixtureNNGP(kernel(), inverse_gamma), "exact",
-                           {"max_iterations": iterations}),
-        "rbf_gp": (lambda: probnn.models.GP(), "exact", {"max_iterations": iterations}),
-    }
+def _scores(posterior, data) -> dict:
+    with torch.no_grad():
+        predictive = data.to_original(posterior.predict(data.x_test))
+    scores = metrics.regression_metrics(predictive, data.y_test_original)
+    return {key: float(scores[key]) for key in ("nll", "rmse", "crps", "coverage_90")}
 
 
-def evaluate(make, method, options, x, y, x_test, y_test, y_scale):
+def _hyperparameters(model) -> dict:
+    return {"weight_std": float(model.kernel.weight_std.detach()), "bias_std": float(model.kernel.bias_std.detach()),
+            "noise": float(model.noise.detach())}
+
+
+def run_split(folder: str, split: int, iterations: int, student_iterations: int) -> list[dict]:
+    data = load_uci(folder, split)
+    rows = []
     start = time.perf_counter()
-    posterior = probnn.fit(make(), x, y, method=method, progress=False, **options)
-    prediction = posterior.predict(x_test)
-    nll = float(-(prediction.log_prob(y_test)).mean()) + math.log(y_scale)
-    rmse = float(((prediction.mean - y_test) ** 2).mean().sqrt()) * y_scale
-    return {"nll": nll, "rmse": rmse, "seconds": time.perf_counter() - start}
+    gp = probnn.fit(probnn.models.GP(_kernel(), mean="zero"), data.x_train, data.y_train, method="exact",
+                    max_iterations=iterations, progress=False)
+    fitted = gp.model
+    rows.append({"model": "nngp_gp", **_scores(gp, data), "fit_seconds": time.perf_counter() - start,
+                 **_hyperparameters(fitted)})
+    start = time.perf_counter()
+    kernel = _kernel()
+    kernel.initialize(weight_std=fitted.kernel.weight_std.detach(), bias_std=fitted.kernel.bias_std.detach())
+    prior = torch.distributions.InverseGamma(torch.tensor(10.0, dtype=D), torch.tensor(10.0, dtype=D))
+    # initial_noise must exceed the noise floor MIN_NOISE = 1e-6 that a GP fit can reach (energy does).
+    model = ScaleMixtureNNGP(kernel, prior, noise="learned",
+                             initial_noise=max(float(fitted.noise.detach()), 2 * MIN_NOISE))
+    student = probnn.fit(model, data.x_train, data.y_train, method="exact", max_iterations=student_iterations,
+                         progress=False)
+    info = student.fit_info
+    rows.append({"model": "student_t_nngp", **_scores(student, data), "fit_seconds": time.perf_counter() - start,
+                 **_hyperparameters(student.model), "a": info["scale_prior_concentration"],
+                 "b": info["scale_prior_rate"]})
+    return [{"dataset": None, "split": split, "num_train": int(data.x_train.shape[0]), **row} for row in rows]
 
 
-def run_uci(args) -> list[dict]:
-    rows = []
-    for name, folder in DATASETS.items():
-        if not (DATA / folder).exists():
-            print(f"skip {name}: data folder absent")
-            continue
-        for split in range(args.splits):
-            x, y, x_test, y_test = load_split(folder, split)
-            rng = np.random.default_rng(split)
-            if len(x) > args.max_train:
-                keep = rng.choice(len(x), args.max_train, replace=False)
-                x, y = x[keep], y[keep]
-            mean, std = x.mean(0), x.std(0) + 1e-12
-            y_mean, y_std = y.mean(), y.std()
-            xt = torch.tensor((x - mean) / std, dtype=D)
-            yt = torch.tensor((y - y_mean) / y_std, dtype=D)
-            xs = torch.tensor((x_test - mean) / std, dtype=D)
-            ys = torch.tensor((y_test - y_mean) / y_std, dtype=D)
-            for model_name, (make, method, options) in models(args.iterations).items():
-                result = evaluate(make, method, options, xt, yt, xs, ys, y_std)
-                rows.append({"dataset": name, "split": split, "model": model_name, "num_train": len(x), **result})
-                print(rows[-1], flush=True)
-    return rows
+def _standard_error(values: np.ndarray) -> float:
+    return float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else float("nan")
 
 
-def run_robustness(args) -> list[dict]:
-    rows = []
-    for seed in range(args.robust_seeds):
-        g = np.random.default_rng(100 + seed)
-        x = g.uniform(-2, 2, (200, 1))
-        y = np.sin(3 * x[:, 0]) + x[:, 0] / 2 + 0.1 * g.standard_cauchy(200)
-        x_in = g.uniform(-2, 2, (500, 1))
-        y_in = np.sin(3 * x_in[:, 0]) + x_in[:, 0] / 2 + 0.1 * g.standard_cauchy(500)
-        x_out = g.uniform(2, 4, (500, 1))
-        y_out = np.sin(3 * x_out[:, 0]) + x_out[:, 0] / 2 + 0.1 * g.standard_normal(500)
-        for setting, (x_test, y_test) in {"cauchy_noise_in_range": (x_in, y_in),
-                                          "shifted_inputs_x_in_2_4": (x_out, y_out)}.items():
-            for model_name, (make, method, options) in models(args.iterations).items():
-                if model_name == "rbf_gp":
-                    continue
-                result = evaluate(make, method, options, torch.tensor(x, dtype=D), torch.tensor(y, dtype=D),
-                                  torch.tensor(x_test, dtype=D), torch.tensor(y_test, dtype=D), 1.0)
-                rows.append({"setting": setting, "seed": seed, "model": model_name, **result})
-                print(rows[-1], flush=True)
-    return rows
-
-
-def summarise(rows, keys):
-    table = {}
-    for row in rows:
-        key = tuple(row[k] for k in keys)
-        table.setdefault(key, []).append(row)
+def summarise(rows: list[dict], rbf: dict) -> list[dict]:
+    """Mean +- s.e. over splits per (dataset, model), and the paired Student-t - NNGP-GP difference."""
     out = []
-    for key, group in table.items():
-        nll = np.array([r["nll"] for r in group])
-        rmse = np.array([r["rmse"] for r in group])
-        se = lambda v: float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan")
-        out.append({**dict(zip(keys, key, strict=True)), "count": len(group), "nll_mean": float(nll.mean()),
-                    "nll_se": se(nll), "rmse_mean": float(rmse.mean()), "rmse_se": se(rmse)})
+    for name, folder in DATASETS.items():
+        splits = sorted({row["split"] for row in rows if row["dataset"] == name})
+        if not splits:
+            continue
+        by_model = {model: {row["split"]: row for row in rows if row["dataset"] == name and row["model"] == model}
+                    for model in ("nngp_gp", "student_t_nngp")}
+        by_model["rbf_gp"] = {entry["split"]: entry for entry in rbf.get(folder, {}).get("splits", [])}
+        entry: dict = {"dataset": name, "splits": len(splits)}
+        for model, table in by_model.items():
+            for key in ("nll", "rmse"):
+                values = np.array([table[s][key] for s in splits if s in table])
+                entry[f"{model}_{key}"] = (float(values.mean()), _standard_error(values), len(values))
+        for key in ("nll", "rmse"):
+            difference = np.array([by_model["student_t_nngp"][s][key] - by_model["nngp_gp"][s][key]
+                                   for s in splits])
+            entry[f"student_t_minus_nngp_{key}"] = (float(difference.mean()), _standard_error(difference))
+        entry["student_t_nu_median"] = float(np.median([2 * by_model["student_t_nngp"][s]["a"] for s in splits]))
+        out.append(entry)
     return out
+
+
+def write(report: dict, name: str) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    rbf = json.loads((RESULTS / "uci_gp.json").read_text())["datasets"]
+    report["summary"] = summarise(report["rows"], rbf)
+    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2))
+    settings = report["settings"]
+    lines = ["# UCI: NNGP-GP vs Student-t NNGP vs RBF GP", "",
+             f"Settings: {json.dumps(settings)}.", "",
+             "All standard splits, full training sets (no subsampling). Test NLL per point and RMSE in original "
+             "units, mean +- standard error over splits. `rbf_gp`: the per-split figures of "
+             "`benchmarks/results/uci_gp.json` (RBF-ARD GP, constant mean, type-II ML, 60 L-BFGS iterations), "
+             "not refitted. Paired difference: Student-t minus NNGP-GP on the same split (negative = Student-t "
+             "better). nu: median fitted degrees of freedom 2a.", "",
+             "| dataset | splits | NNGP-GP NLL | Student-t NLL | RBF GP NLL | NNGP-GP RMSE | Student-t RMSE "
+             "| RBF GP RMSE | Student-t - NNGP NLL (paired) | Student-t - NNGP RMSE (paired) | nu |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def cell(value: tuple) -> str:
+        return f"{value[0]:.3f} +- {value[1]:.3f}"
+
+    for entry in report["summary"]:
+        lines.append(f"| {entry['dataset']} | {entry['splits']} | {cell(entry['nngp_gp_nll'])} | "
+                     f"{cell(entry['student_t_nngp_nll'])} | {cell(entry['rbf_gp_nll'])} | "
+                     f"{cell(entry['nngp_gp_rmse'])} | {cell(entry['student_t_nngp_rmse'])} | "
+                     f"{cell(entry['rbf_gp_rmse'])} | {cell(entry['student_t_minus_nngp_nll'])} | "
+                     f"{cell(entry['student_t_minus_nngp_rmse'])} | {entry['student_t_nu_median']:.1f} |")
+    seconds = {model: [row["fit_seconds"] for row in report["rows"] if row["model"] == model]
+               for model in ("nngp_gp", "student_t_nngp")}
+    lines += ["", "Fit time per split (s, median over all rows): " + ", ".join(
+        f"{model} {np.median(values):.1f}" for model, values in seconds.items() if values) + "."]
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--splits", type=int, default=3)
-    parser.add_argument("--max-train", type=int, default=600)
+    parser.add_argument("--datasets", nargs="*", default=list(DATASETS))
+    parser.add_argument("--splits", type=int, default=None, help="first K splits (default: all)")
     parser.add_argument("--iterations", type=int, default=50)
-    parser.add_argument("--robust-seeds", type=int, default=5)
+    parser.add_argument("--student-iterations", type=int, default=30)
     args = parser.parse_args()
     if args.quick:
-        args.splits, args.max_train, args.iterations, args.robust_seeds = 1, 150, 10, 1
+        args.datasets, args.splits, args.iterations, args.student_iterations = ["yacht"], 1, 10, 5
     torch.set_num_threads(1)
-    uci = run_uci(args)
-    robust = run_robustness(args)
-    summary_uci = summarise(uci, ["dataset", "model"])
-    summary_robust = summarise(robust, ["setting", "model"])
     name = "uci_nngp_quick" if args.quick else "uci_nngp"
-    RESULTS.mkdir(exist_ok=True)
-    settings = {"splits": args.splits, "max_train": args.max_train, "iterations": args.iterations,
-                "robust_seeds": args.robust_seeds, "kernel": "NNGPKernel(depth=2, relu, init W_std=1.5, b_std=0.2)"}
-    (RESULTS / f"{name}.json").write_text(json.dumps({"settings": settings, "uci": uci, "robustness": robust,
-                                                      "summary_uci": summary_uci,
-                                                      "summary_robustness": summary_robust}, indent=2))
-    lines = ["# UCI and robustness: NNGP-GP vs Student-t NNGP vs RBF GP", "",
-             f"Settings: {json.dumps(settings)}. Splits 0..{args.splits - 1} of the standard 20 "
-             f"(scaled down for the shared 2-core machine); training sets larger than {args.max_train} "
-             "points are subsampled at random (seed = split). NLL per test point in original units; "
-             "mean +- standard error over splits.", "",
-             "| dataset | model | NLL | RMSE |", "|---|---|---|---|"]
-    for row in summary_uci:
-        lines.append(f"| {row['dataset']} | {row['model']} | {row['nll_mean']:.3f} +- {row['nll_se']:.3f} | "
-                     f"{row['rmse_mean']:.3f} +- {row['rmse_se']:.3f} |")
-    lines += ["", "## Robustness (synthetic; see the script docstring for the setup)", "",
-              "| setting | model | NLL | RMSE |", "|---|---|---|---|"]
-    for row in summary_robust:
-        lines.append(f"| {row['setting']} | {row['model']} | {row['nll_mean']:.3f} +- {row['nll_se']:.3f} | "
-                     f"{row['rmse_mean']:.3f} +- {row['rmse_se']:.3f} |")
-    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    settings = {"iterations": args.iterations, "student_iterations": args.student_iterations,
+                "kernel": "NNGPKernel(depth=2, relu, init W_std=1.5, b_std=0.2)", "dtype": "float64",
+                "torch_threads": 1, "machine": platform.machine(), "torch": torch.__version__}
+    path = RESULTS / f"{name}.json"
+    report = json.loads(path.read_text()) if path.exists() else {"rows": []}
+    if report.get("settings", settings) != settings:  # a different protocol: start over
+        report = {"rows": []}
+    report["settings"] = settings
+    done = {(row["dataset"], row["split"]) for row in report["rows"]}
+    for name_short in args.datasets:
+        folder = DATASETS[name_short]
+        try:
+            resolve_uci_path(folder)
+        except Exception as error:  # the shared data folder is absent
+            print(f"skip {name_short}: {error}")
+            continue
+        count = num_splits(folder) if args.splits is None else min(args.splits, num_splits(folder))
+        for split in range(count):
+            if (name_short, split) in done:
+                continue
+            rows = run_split(folder, split, args.iterations, args.student_iterations)
+            for row in rows:
+                row["dataset"] = name_short
+                print({key: (round(value, 4) if isinstance(value, float) else value) for key, value in row.items()},
+                      flush=True)
+            report["rows"] += rows
+            write(report, name)
 
 
 if __name__ == "__main__":

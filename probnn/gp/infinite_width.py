@@ -31,6 +31,7 @@ import torch
 from gpytorch.constraints import Positive
 
 from probnn.errors import InputError, InputTypeError
+from probnn.gp.fused_relu import relu_diagonals, relu_kernels_no_grad
 
 #: Default Gauss-Hermite order per dimension for quadrature activations. Saturating activations at
 #: pre-activation variances of a few units (tanh, erf with W_std ~ 1.5) need ~100 nodes for ~1e-5
@@ -60,12 +61,16 @@ class Activation:
         function: ``phi``, elementwise on tensors.
         derivative: ``phi'`` (``None``: autograd of ``phi``), used by the NTK.
         closed_form: ``(k11, k22, k12) -> (E[phi phi], E[phi' phi'])`` or ``None`` for quadrature.
+        diagonal_form: ``variance -> (E[phi(u)^2], E[phi'(u)^2])``, the closed form at ``c = 1``
+            (``None``: the pair closed form at the clamped ``c = 1 - eps``, or 1-D quadrature). It keeps
+            the diagonal exact where the pair form is ill-conditioned (ReLU's ``arccos`` at ``c = 1``).
     """
 
     name: str
     function: Callable[[torch.Tensor], torch.Tensor]
     derivative: Callable[[torch.Tensor], torch.Tensor] | None = None
     closed_form: Callable[..., tuple[torch.Tensor, torch.Tensor | None]] | None = None
+    diagonal_form: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
 
 
 def _relu_closed_form(k11: torch.Tensor, k22: torch.Tensor, k12: torch.Tensor, with_derivative: bool
@@ -75,12 +80,14 @@ def _relu_closed_form(k11: torch.Tensor, k22: torch.Tensor, k12: torch.Tensor, w
     ``E[relu(u) relu(v)] = sqrt(k11 k22) (sin theta + (pi - theta) cos theta) / (2 pi)`` and
     ``E[step(u) step(v)] = (pi - theta) / (2 pi)``.
     """
-    # A layer whose variance underflows to 0 (weight_std, bias_std -> 0) has k12 = 0 too: clamping the
-    # norm to the smallest normal float gives correlation 0 and value ~0 instead of 0/0 = NaN.
-    norm = torch.sqrt((k11 * k22).clamp_min(torch.finfo(k12.dtype).tiny))
+    # sqrt(k11) sqrt(k22) from the square roots of the (usually [n, 1] and [1, n]) diagonals, not of the
+    # matrix. A layer whose variance underflows to 0 (weight_std, bias_std -> 0) has k12 = 0 too: flooring
+    # each variance at sqrt(tiny)^2 keeps the norm a nonzero float, so the correlation is 0 and the value
+    # ~0 instead of 0/0 = NaN.
+    floor = torch.finfo(k12.dtype).tiny ** 0.5
+    norm = k11.clamp_min(floor**2).sqrt() * k22.clamp_min(floor**2).sqrt()
     correlation = _clamp_correlation(k12 / norm)
     theta = torch.arccos(correlation)
-    # sin(theta) = sqrt(1 - c^2) on theta in [0, pi]: one elementwise pass instead of three.
     value = norm * (torch.sin(theta) + (math.pi - theta) * correlation) * (1 / (2 * math.pi))
     derivative = (math.pi - theta) / (2 * math.pi) if with_derivative else None
     return value, derivative
@@ -98,13 +105,25 @@ def _erf_closed_form(k11: torch.Tensor, k22: torch.Tensor, k12: torch.Tensor, wi
     return value, derivative
 
 
+def _relu_diagonal_form(variance: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``E[relu(u)^2] = k / 2`` and ``E[step(u)^2] = 1 / 2`` for ``u ~ N(0, k)``."""
+    return 0.5 * variance, torch.full_like(variance, 0.5)
+
+
+def _erf_diagonal_form(variance: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Williams' forms at ``k11 = k22 = k12 = k``: ``(2/pi) arcsin(2k / (1 + 2k))``, ``(4/pi) / sqrt(1 + 4k)``."""
+    return ((2 / math.pi) * torch.arcsin(2 * variance / (1 + 2 * variance)),
+            (4 / math.pi) / torch.sqrt(1 + 4 * variance))
+
+
 def _gelu_derivative(z: torch.Tensor) -> torch.Tensor:
     return 0.5 * (1 + torch.erf(z / math.sqrt(2))) + z * torch.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "relu": Activation("relu", torch.relu, lambda z: (z > 0).to(z.dtype), _relu_closed_form),
-    "erf": Activation("erf", torch.erf, lambda z: 2 / math.sqrt(math.pi) * torch.exp(-(z**2)), _erf_closed_form),
+    "relu": Activation("relu", torch.relu, lambda z: (z > 0).to(z.dtype), _relu_closed_form, _relu_diagonal_form),
+    "erf": Activation("erf", torch.erf, lambda z: 2 / math.sqrt(math.pi) * torch.exp(-(z**2)), _erf_closed_form,
+                      _erf_diagonal_form),
     "tanh": Activation("tanh", torch.tanh, lambda z: 1 - torch.tanh(z) ** 2),
     "gelu": Activation("gelu", torch.nn.functional.gelu, _gelu_derivative),
     "sigmoid": Activation("sigmoid", torch.sigmoid, lambda z: torch.sigmoid(z) * (1 - torch.sigmoid(z))),
@@ -187,6 +206,8 @@ def self_expectation(activation: Activation, variance: torch.Tensor, *,
                      quadrature_points: int = DEFAULT_QUADRATURE_POINTS, force_quadrature: bool = False
                      ) -> torch.Tensor:
     """``E[phi(u)^2]`` for ``u ~ N(0, variance)``: the closed form at ``c = 1`` or 1-D Gauss-Hermite."""
+    if activation.diagonal_form is not None and not force_quadrature:
+        return activation.diagonal_form(variance)[0]
     if activation.closed_form is not None and not force_quadrature:
         return activation.closed_form(variance, variance, variance, False)[0]
     nodes, weights = hermite_rule(quadrature_points, variance.dtype)
@@ -203,6 +224,33 @@ def gaussian_expectations(activation: Activation, k11: torch.Tensor, k22: torch.
     return quadrature_expectations(activation, k11, k22, k12, with_derivative, quadrature_points)
 
 
+def _needs_gradient(*tensors: torch.Tensor) -> bool:
+    return torch.is_grad_enabled() and any(tensor.requires_grad for tensor in tensors)
+
+
+def _uses_fused_relu(activation: Activation, force_quadrature: bool) -> bool:
+    return activation.closed_form is _relu_closed_form and not force_quadrature
+
+
+def _diagonal_recursion(k11: torch.Tensor, *, depth: int, activation: Activation, weight_variance: torch.Tensor,
+                        bias_variance: torch.Tensor, with_ntk: bool, quadrature_points: int,
+                        force_quadrature: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``k(x_i, x_i)`` through the layers: at ``c = 1`` the pair expectation is the 1-D ``E[phi(u)^2]``."""
+    ntk = k11 if with_ntk else None
+    for _ in range(depth):
+        value = self_expectation(activation, k11, quadrature_points=quadrature_points,
+                                 force_quadrature=force_quadrature)
+        if with_ntk and activation.diagonal_form is not None and not force_quadrature:
+            derivative = activation.diagonal_form(k11)[1]
+        elif with_ntk:
+            derivative = gaussian_expectations(activation, k11, k11, k11, True, quadrature_points=quadrature_points,
+                                               force_quadrature=force_quadrature)[1]
+        k11 = weight_variance * value + bias_variance
+        if with_ntk:
+            ntk = k11 + weight_variance * derivative * ntk
+    return k11, ntk
+
+
 def infinite_width_kernels(x1: torch.Tensor, x2: torch.Tensor, *, depth: int, activation: Activation,
                            weight_variance: torch.Tensor, bias_variance: torch.Tensor, diag: bool = False,
                            with_ntk: bool = False, quadrature_points: int = DEFAULT_QUADRATURE_POINTS,
@@ -217,44 +265,63 @@ def infinite_width_kernels(x1: torch.Tensor, x2: torch.Tensor, *, depth: int, ac
     Returns:
         ``(nngp, ntk)``, each ``[*batch, n1, n2]`` (``[*batch, n1]`` with ``diag``); ``ntk`` is
         ``None`` unless ``with_ntk``.
+
+    The diagonals ``K^l(x, x)`` follow the 1-D recursion (``n1 + n2`` values per layer). ReLU kernel
+    matrices that need no gradient take the fused, blocked, in-place path of
+    :mod:`probnn.gp.fused_relu` (same values up to rounding); everything else the differentiable one.
     """
     num_features = x1.shape[-1]
     weight_variance = weight_variance[..., None, None]
     bias_variance = bias_variance[..., None, None]
-    norm1 = (x1**2).sum(-1, keepdim=True)  # [*, n1, 1]
+    input_scale = weight_variance / num_features
+    # Input Dense layer (weights scaled by 1/d, the fan-in): K^0 = sigma_w^2 x.x'/d + sigma_b^2.
+    k11 = input_scale * (x1**2).sum(-1, keepdim=True) + bias_variance  # [*, n1, 1]
+    options = {"quadrature_points": quadrature_points, "force_quadrature": force_quadrature}
     if diag:
-        cross = norm1
-        diag1, diag2 = norm1, norm1
-    else:
-        norm2 = (x2**2).sum(-1, keepdim=True).transpose(-1, -2)  # [*, 1, n2]
-        cross = x1 @ x2.transpose(-1, -2)
-        diag1, diag2 = norm1, norm2
-    # Input Dense layer (weights scaled by 1/d, the fan-in).
-    k12 = weight_variance * cross / num_features + bias_variance
-    k11 = weight_variance * diag1 / num_features + bias_variance
-    k22 = weight_variance * diag2 / num_features + bias_variance
+        nngp, ntk = _diagonal_recursion(k11, depth=depth, activation=activation, weight_variance=weight_variance,
+                                        bias_variance=bias_variance, with_ntk=with_ntk, **options)
+        return nngp.squeeze(-1), ntk.squeeze(-1) if ntk is not None else None
+    k22 = input_scale * (x2**2).sum(-1, keepdim=True).transpose(-1, -2) + bias_variance  # [*, 1, n2]
+    if _uses_fused_relu(activation, force_quadrature) and not _needs_gradient(x1, x2, weight_variance,
+                                                                               bias_variance):
+        first_layer = torch.matmul(x1, x2.transpose(-1, -2))
+        shape = torch.broadcast_shapes(first_layer.shape, input_scale.shape, bias_variance.shape)
+        if first_layer.shape != shape:  # a batch of kernels on shared inputs
+            first_layer = first_layer.expand(shape).clone()
+        first_layer.mul_(input_scale).add_(bias_variance)
+        rows = relu_diagonals(k11, weight_variance, bias_variance, depth)
+        columns = relu_diagonals(k22, weight_variance, bias_variance, depth)
+        nngp, ntk = relu_kernels_no_grad(first_layer, rows, columns, weight_variance, bias_variance, with_ntk)
+        if x1 is x2 and nngp.shape[-1] == nngp.shape[-2]:
+            diagonal_nngp, diagonal_ntk = _diagonal_recursion(k11, depth=depth, activation=activation,
+                                                              weight_variance=weight_variance,
+                                                              bias_variance=bias_variance, with_ntk=with_ntk,
+                                                              **options)
+            nngp.diagonal(dim1=-2, dim2=-1).copy_(diagonal_nngp.squeeze(-1))
+            if ntk is not None:
+                ntk.diagonal(dim1=-2, dim2=-1).copy_(diagonal_ntk.squeeze(-1))
+        return nngp, ntk
+    k12 = input_scale * (x1 @ x2.transpose(-1, -2)) + bias_variance
+    k11_input = k11
     ntk = k12 if with_ntk else None
     for _ in range(depth):
-        if diag:  # c = 1: the pair expectation is the 1-D self expectation
-            value = self_expectation(activation, k11, quadrature_points=quadrature_points,
-                                     force_quadrature=force_quadrature)
-            derivative = (gaussian_expectations(activation, k11, k11, k11, True, quadrature_points=quadrature_points,
-                                                force_quadrature=force_quadrature)[1] if with_ntk else None)
-        else:
-            value, derivative = gaussian_expectations(activation, k11, k22, k12, with_ntk,
-                                                      quadrature_points=quadrature_points,
-                                                      force_quadrature=force_quadrature)
-        options = {"quadrature_points": quadrature_points, "force_quadrature": force_quadrature}
+        value, derivative = gaussian_expectations(activation, k11, k22, k12, with_ntk, **options)
         self11 = self_expectation(activation, k11, **options)
-        self22 = self11 if diag else self_expectation(activation, k22, **options)
+        self22 = self_expectation(activation, k22, **options)
         k12 = weight_variance * value + bias_variance
         if with_ntk:
             ntk = k12 + weight_variance * derivative * ntk
         k11 = weight_variance * self11 + bias_variance
         k22 = weight_variance * self22 + bias_variance
-    if diag:
-        k12 = k12.squeeze(-1)
-        ntk = ntk.squeeze(-1) if ntk is not None else None
+    if with_ntk and x1 is x2 and depth > 0 and activation.diagonal_form is not None and not force_quadrature:
+        # k(x, x): the NTK's diagonal from the exact 1-D recursion. The pair form's (pi - arccos c) is
+        # ill-conditioned at c = 1 (c clamped to 1 - 10 eps moves arccos c by sqrt(20 eps): 2e-8 relative
+        # in float64, 6e-4 in float32), so the matrix recursion's diagonal is replaced (differentiably).
+        diagonal_ntk = _diagonal_recursion(k11_input, depth=depth, activation=activation,
+                                           weight_variance=weight_variance, bias_variance=bias_variance,
+                                           with_ntk=True, **options)[1]
+        eye = torch.eye(ntk.shape[-1], dtype=torch.bool, device=ntk.device)
+        ntk = torch.where(eye, diagonal_ntk, ntk)
     return k12, ntk
 
 

@@ -24,6 +24,7 @@ from torch import nn
 
 from probnn.errors import InputError
 from probnn.inference.sparse_layers import SparseVariationalConv2d, SparseVariationalLayer, SparseVariationalLinear
+from probnn.inference.sparse_masks import layer_densities
 
 ACTIVATIONS = {
     "tanh": torch.tanh,
@@ -65,25 +66,27 @@ class SparseVariationalNetwork(nn.Module):
 
     Args:
         spec: architecture dict (see :func:`spec_from_model`).
-        density: initial per-layer density (uniform random masks).
+        density: overall fraction of active weights (uniform random masks within each layer).
         generator: seeds means and masks.
         dtype: parameter dtype.
+        allocation: how ``density`` is split over layers (:func:`~probnn.inference.sparse_masks.layer_densities`):
+            ``"uniform"`` (every layer at ``density``) or ``"erk"`` (Erdos-Renyi-kernel).
     """
 
     def __init__(self, spec: dict[str, Any], *, density: float, generator: torch.Generator,
-                 dtype: torch.dtype = torch.float32) -> None:
+                 dtype: torch.dtype = torch.float32, allocation: str = "uniform") -> None:
         super().__init__()
         self.spec = dict(spec)
         self.activation = activation_function(spec["activation"])
-        layers: list[SparseVariationalLayer] = []
+        plan: list[tuple[str, dict[str, Any]]] = []  # (layer kind, constructor arguments) in order
         if spec["kind"] == "conv":
             channels, height, width = spec["input_shape"]
             self.input_shape = (channels, height, width)
             padding = spec["kernel_size"] // 2
             for out_channels in spec["channels"]:
-                layers.append(SparseVariationalConv2d(channels, out_channels, spec["kernel_size"], padding=padding,
-                                                      density=density, generator=generator, dtype=dtype,
-                                                      input_size=(height, width)))
+                plan.append(("conv", {"in_channels": channels, "out_channels": out_channels,
+                                      "kernel_size": spec["kernel_size"], "padding": padding,
+                                      "input_size": (height, width)}))
                 channels, height, width = out_channels, height // 2, width // 2
                 if height < 1 or width < 1:
                     raise InputError(f"input_shape {spec['input_shape']} is too small for "
@@ -97,9 +100,16 @@ class SparseVariationalNetwork(nn.Module):
         else:
             raise InputError(f"unknown network kind {spec['kind']!r}")
         for width_out in [*spec["hidden"], spec["out_features"]]:
-            layers.append(SparseVariationalLinear(width_in, width_out, density=density, generator=generator,
-                                                  dtype=dtype))
+            plan.append(("linear", {"in_features": width_in, "out_features": width_out}))
             width_in = width_out
+        shapes = [(item["out_channels"], item["in_channels"], item["kernel_size"], item["kernel_size"])
+                  if kind == "conv" else (item["out_features"], item["in_features"]) for kind, item in plan]
+        self.allocation = allocation
+        densities = layer_densities(shapes, density, allocation)
+        layers: list[SparseVariationalLayer] = []
+        for (kind, item), layer_density in zip(plan, densities, strict=True):
+            cls = SparseVariationalConv2d if kind == "conv" else SparseVariationalLinear
+            layers.append(cls(**item, density=layer_density, generator=generator, dtype=dtype))
         self.layers = nn.ModuleList(layers)
 
     @property

@@ -33,7 +33,7 @@ import torch.nn.functional as functional
 
 from probnn import io
 from probnn.errors import InputError, MethodError
-from probnn.inference.sparse_masks import update_fraction, update_layer_mask
+from probnn.inference.sparse_masks import NEW_WEIGHT_STDS, update_fraction, update_layer_mask
 from probnn.inference.sparse_network import SparseVariationalNetwork, spec_from_model
 from probnn.inference.sparse_scores import REMOVAL_SCORES
 from probnn.posterior import Posterior
@@ -96,6 +96,22 @@ def prior_stds(model: Any, network: SparseVariationalNetwork, prior_std: float |
     return [(w / math.sqrt(fan), b) for w, b, fan in zip(weight, bias, fans, strict=True)]
 
 
+LEARNING_RATE_SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate_factor(kind: str, num_steps: int):
+    """Multiplier of the learning rate at step ``t = 1..T``.
+
+    ``"constant"``: 1. ``"cosine"``: ``(1 + cos(pi (t - 1) / T)) / 2``, from 1 at the first step to
+    ``(1 + cos(pi (T - 1) / T)) / 2 ~ 0`` at the last (the paper's ``CosineAnnealingLR``, per step).
+    """
+    if kind == "constant":
+        return lambda step: 1.0
+    if kind == "cosine":
+        return lambda step: 0.5 * (1.0 + math.cos(math.pi * (step - 1) / num_steps))
+    raise InputError(f"learning_rate_schedule must be one of {list(LEARNING_RATE_SCHEDULES)}; got {kind!r}")
+
+
 def _noise_setting(model: Any) -> tuple[float | None, bool]:
     noise = getattr(model, "noise", 0.1)
     if isinstance(noise, str):
@@ -112,6 +128,7 @@ def fit_ssvi(model: Any, x: torch.Tensor, y: torch.Tensor, *, density: float = 0
              update_alpha: float = 0.3, update_until: float = 0.75, removal_score: str = "snr",
              kl_weight: float = 0.01, kl_warmup: float = 0.5, prior_std: float | None = None,
              num_predictive_samples: int = 100, static_mask: bool = False, dtype: str = "float32",
+             learning_rate_schedule: str = "cosine", allocation: str = "uniform", new_weight_std: str = "mean",
              generator: GeneratorLike = None, progress: bool | None = None) -> SSVIPosterior:
     """Fit a BNN (or ConvBNN) by sparse subspace VI; return an :class:`SSVIPosterior`.
 
@@ -121,7 +138,16 @@ def fit_ssvi(model: Any, x: torch.Tensor, y: torch.Tensor, *, density: float = 0
         density: fraction of active weights per layer, in (0, 1]. ``1.0`` with ``static_mask=True``
             is dense mean-field VI with the same layers (the benchmark's dense baseline).
         num_steps: Adam steps ``T``; batch_size: minibatch size (``min(batch_size, N)``).
-        learning_rate: Adam step size.
+        learning_rate: Adam step size (the peak of the schedule).
+        learning_rate_schedule: ``"cosine"`` (default; the paper's cosine annealing to 0 over the
+            ``T`` steps, :func:`learning_rate_factor`) or ``"constant"``.
+        allocation: how ``density`` is split over layers: ``"uniform"`` (default, the paper's choice:
+            every layer at ``density``) or ``"erk"`` (Erdos-Renyi-kernel, small layers denser, the same
+            total; recommended for MLPs whose output layer is narrow, see
+            :func:`probnn.inference.sparse_masks.layer_densities`).
+        new_weight_std: std of newly added weights: ``"mean"`` (the paper: the layer's mean active
+            ``rho``) or ``"initial"`` (the small initial std, softplus(-5) = 0.0067); see
+            :func:`probnn.inference.sparse_masks.update_layer_mask`.
         update_every: steps between removal-and-addition rounds (paper: 100).
         update_alpha: ``alpha`` of the cosine update fraction (paper: 0.3).
         update_until: fraction of ``T`` after which masks are frozen (paper: 0.75).
@@ -155,6 +181,8 @@ def fit_ssvi(model: Any, x: torch.Tensor, y: torch.Tensor, *, density: float = 0
     num_predictive_samples = check_positive_int(num_predictive_samples, "num_predictive_samples")
     if removal_score not in REMOVAL_SCORES:
         raise InputError(f"removal_score must be one of {list(REMOVAL_SCORES)}; got {removal_score!r}")
+    if new_weight_std not in NEW_WEIGHT_STDS:
+        raise InputError(f"new_weight_std must be one of {list(NEW_WEIGHT_STDS)}; got {new_weight_std!r}")
     if not 0 <= update_alpha < 1:
         raise InputError(f"update_alpha must be in [0, 1); got {update_alpha}")
     check_probability(update_until, "update_until", open_interval=False)
@@ -167,7 +195,8 @@ def fit_ssvi(model: Any, x: torch.Tensor, y: torch.Tensor, *, density: float = 0
     generator = as_generator(generator)
 
     spec = spec_from_model(model)
-    network = SparseVariationalNetwork(spec, density=density, generator=generator, dtype=torch_dtype)
+    network = SparseVariationalNetwork(spec, density=density, generator=generator, dtype=torch_dtype,
+                                       allocation=allocation)
     if x.shape[-1] != network.in_features:
         raise InputError(f"x has {x.shape[-1]} features but the model expects {network.in_features}")
     stds = prior_stds(model, network, prior_std)
@@ -182,6 +211,7 @@ def fit_ssvi(model: Any, x: torch.Tensor, y: torch.Tensor, *, density: float = 0
     log_noise = torch.nn.Parameter(torch.tensor(math.log(noise if noise else 0.1), dtype=torch_dtype))
     parameters = list(network.parameters()) + ([log_noise] if learn_noise else [])
     optimizer = torch.optim.Adam(parameters, lr=learning_rate)
+    schedule = learning_rate_factor(learning_rate_schedule, num_steps)
 
     num_points = inputs.shape[0]
     batch = min(batch_size, num_points)
@@ -216,6 +246,8 @@ def fit_ssvi(model: Any, x: torch.Tensor, y: torch.Tensor, *, density: float = 0
                 layer.last_weight_mean.retain_grad()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate * schedule(step)
         optimizer.step()
         flops["training"] += batch * 3 * forward + KL_AND_OPTIMIZER_FLOPS_PER_WEIGHT * network.num_active
         with torch.no_grad():  # guard: inactive entries stay exactly zero whatever the optimiser does
@@ -226,7 +258,7 @@ def fit_ssvi(model: Any, x: torch.Tensor, y: torch.Tensor, *, density: float = 0
             fraction = update_fraction(step, end_step, update_alpha)
             for layer in network.layers:
                 change = update_layer_mask(layer, layer.last_weight_mean.grad, fraction, score=removal_score,
-                                           optimizer=optimizer)
+                                           optimizer=optimizer, new_weight_std=new_weight_std)
                 exchanged += int(change.removed.numel())
             flops["mask_updates"] += (batch * network.weight_gradient_flops()
                                       + MASK_UPDATE_FLOPS_PER_WEIGHT * network.num_weights)
@@ -249,6 +281,10 @@ def fit_ssvi(model: Any, x: torch.Tensor, y: torch.Tensor, *, density: float = 0
         "num_mask_updates": num_updates,
         "num_weights_exchanged": exchanged,
         "removal_score": removal_score,
+        "allocation": allocation,
+        "new_weight_std": new_weight_std,
+        "learning_rate_schedule": learning_rate_schedule,
+        "final_learning_rate": optimizer.param_groups[0]["lr"],
         "static_mask": bool(static_mask),
         "kl_weight": kl_weight,
         "final_loss": history[-1],

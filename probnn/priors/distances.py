@@ -297,11 +297,54 @@ def make_distance(distance: str | FunctionDistance, **options: Any) -> FunctionD
 
 
 def estimate_wasserstein(target: torch.Tensor, model: torch.Tensor, *, num_critic_steps: int = 1000,
-                         learning_rate: float = 1e-3, generator: GeneratorLike = None) -> float:
-    """A standalone W1 estimate: a fresh critic trained for ``num_critic_steps`` on fixed samples.
+                         learning_rate: float = 1e-3, batch_size: int | None = None,
+                         target_held_out: torch.Tensor | None = None, model_held_out: torch.Tensor | None = None,
+                         return_standard_error: bool = False,
+                         generator: GeneratorLike = None) -> float | tuple[float, float]:
+    """A standalone W1 estimate from a fresh critic (the same critic budget for every prior compared).
 
-    Used to compare priors on an equal footing (the same critic budget for each), e.g. the fixed
-    ``N(0, 1)`` prior before fitting and the fitted prior afterwards.
+    The critic is trained for ``num_critic_steps`` Adam steps on the penalised dual objective, each step
+    on ``batch_size`` rows drawn at random from the pools ``target [S_t, M]`` and ``model [S_m, M]``
+    (the whole pools when ``batch_size`` is None). The returned value is the dual
+    ``mean phi(target_held_out) - mean phi(model_held_out)`` on *held-out* samples when they are given,
+    else on the training pools.
+
+    Why held-out samples: a critic evaluated on the samples it was trained on also separates two
+    finite sample sets of the *same* distribution (in ``M = 200`` dimensions, 256 functions per side
+    give a spurious "distance" of several units), so the estimate has a floor well above zero and
+    ratios between priors shrink towards 1. On fresh samples the dual of any fixed 1-Lipschitz critic
+    is an unbiased estimate of a lower bound of W1, and two sample sets of one distribution give
+    ``0 +- standard error`` (checked in tests and in ``bench_functional_prior_toy``).
+
+    Returns:
+        the estimate, or ``(estimate, standard_error)`` with ``return_standard_error`` (the standard
+        error of the held-out dual: ``sqrt(var phi_t / S_t + var phi_m / S_m)``).
     """
-    distance = WassersteinDistance(num_initial_critic_steps=num_critic_steps, learning_rate=learning_rate)
-    return float(distance(target.detach(), model.detach(), generator=generator).detach())
+    generator = as_generator(generator)
+    target, model = _check_samples(target.detach(), model.detach())
+    if (target_held_out is None) != (model_held_out is None):
+        raise InputError("give both target_held_out and model_held_out, or neither")
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 2):
+        raise InputError(f"batch_size must be an int >= 2 or None; got {batch_size!r}")
+    if not isinstance(num_critic_steps, int) or num_critic_steps < 1:
+        raise InputError(f"num_critic_steps must be a positive int; got {num_critic_steps!r}")
+    distance = WassersteinDistance(num_initial_critic_steps=0, learning_rate=learning_rate)
+    distance.critic = LipschitzCritic(target.shape[1], distance.hidden_features, generator=generator).to(target.dtype)
+    distance.optimizer = torch.optim.Adam(distance.critic.parameters(), lr=learning_rate, betas=(0.5, 0.9))
+    with torch.enable_grad():
+        if batch_size is None:
+            distance.train_critic(target, model, num_critic_steps, generator)
+        else:
+            for _ in range(num_critic_steps):
+                rows_target = torch.randint(0, target.shape[0], (batch_size,), generator=generator)
+                rows_model = torch.randint(0, model.shape[0], (batch_size,), generator=generator)
+                distance.train_critic(target[rows_target], model[rows_model], 1, generator)
+    if target_held_out is not None and model_held_out is not None:
+        target, model = _check_samples(target_held_out.detach(), model_held_out.detach())
+    with torch.no_grad():
+        values_target, values_model = distance.critic(target), distance.critic(model)
+    estimate = float(values_target.mean() - values_model.mean())
+    if not return_standard_error:
+        return estimate
+    standard_error = float((values_target.var() / len(values_target) + values_model.var() / len(values_model)).sqrt())
+    return estimate, standard_error

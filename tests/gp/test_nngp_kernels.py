@@ -193,9 +193,12 @@ def test_vanishing_weight_and_bias_std_give_a_finite_zero_kernel(kernel_class: t
         kernel.raw_weight_std.fill_(-3000.0)
         kernel.raw_bias_std.fill_(-3000.0)
     assert float(kernel.weight_std) == 0.0 and float(kernel.bias_std) == 0.0
+    with torch.no_grad():  # the fused ReLU path (no gradient) as well as the differentiable one
+        no_grad_matrix = kernel(x).to_dense()
     matrix = kernel(x).to_dense()
-    assert bool(torch.isfinite(matrix).all())
-    assert float(matrix.abs().max()) < 1e-100
+    for result in (matrix, no_grad_matrix):
+        assert bool(torch.isfinite(result).all())
+        assert float(result.abs().max()) < 1e-100
     assert bool(torch.isfinite(kernel(x, diag=True)).all())
 
 
@@ -219,3 +222,44 @@ def test_bad_arguments() -> None:
         NNGPKernel(2, "swishy")
     with pytest.raises(InputError, match="bias_std"):
         NNGPKernel(2, "relu", 1.0, 0.0)
+
+
+@pytest.mark.parametrize("kernel_class", [NNGPKernel, NTKKernel])
+@pytest.mark.parametrize("batch_shape", [(), (2,)])
+@pytest.mark.parametrize("workers", [1, 3])
+def test_fused_no_grad_relu_path_matches_differentiable_path(kernel_class: type, batch_shape: tuple, workers: int,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tiled in-place ReLU recursion (used without gradients) equals the autograd path, for square and
+    rectangular matrices, across tile boundaries in rows and columns, with a batch of kernels, computed in
+    the calling thread or by 3 worker threads sharing the tiles."""
+    import probnn.gp.fused_relu as fused_relu
+
+    # Tiles of at most 3 entries: 1 x 3 rows x columns (5 columns: tiles of 3 and 2), 1 x 1 when batched.
+    monkeypatch.setattr(fused_relu, "_TILE_ENTRIES", 4)
+    monkeypatch.setattr(fused_relu, "_PARALLEL_MIN_ENTRIES", 0)
+    monkeypatch.setattr(fused_relu, "_num_workers", lambda: workers)
+    generator = torch.Generator().manual_seed(3)
+    x1 = torch.randn(7, 3, generator=generator, dtype=torch.float64)
+    x2 = torch.randn(5, 3, generator=generator, dtype=torch.float64)
+    kernel = kernel_class(3, "relu", WEIGHT_STD, BIAS_STD, batch_shape=batch_shape).double()
+    if batch_shape:
+        kernel.initialize(weight_std=torch.tensor([1.0, 2.0]), bias_std=torch.tensor([0.1, 0.5]))
+    for a, b in ((x1, x2), (x2, x2)):
+        differentiable = kernel(a, b).to_dense()
+        assert differentiable.requires_grad
+        with torch.no_grad():
+            fused = kernel(a, b).to_dense()
+        torch.testing.assert_close(fused, differentiable.detach(), rtol=1e-12, atol=0)
+
+
+def test_fused_relu_ntk_float32_diagonal_is_accurate() -> None:
+    """In float32 the NTK step term (pi - arccos c) / (2 pi) is ill-conditioned at c = 1 (rounding c by eps
+    moves arccos c by sqrt(2 eps) ~ 5e-4): the diagonal must come from the 1-D recursion (float64 reference)."""
+    x = torch.randn(50, 10, generator=torch.Generator().manual_seed(0))
+    reference = NTKKernel(3, "relu", 1.0, 0.5).double()(x.double()).to_dense().detach()
+    kernel = NTKKernel(3, "relu", 1.0, 0.5).float()
+    with torch.no_grad():
+        fused = kernel(x).to_dense().double()
+    differentiable = kernel(x).to_dense().detach().double()
+    for matrix in (fused, differentiable):
+        torch.testing.assert_close(matrix, reference, rtol=2e-6, atol=0)

@@ -99,10 +99,10 @@ def test_importance_for_other_priors_fits_and_saves(prior, tmp_path) -> None:
 def test_exact_fit_improves_marginal_likelihood_and_round_trips(tmp_path) -> None:
     x, y = _data(30)
     model = _model()
-    with torch.no_grad():
-        before = float(model.to(D).log_marginal_likelihood(x, y)[0])
+    with torch.no_grad():  # the default fit is type-II MAP: it must improve log p(y | theta) + log p(theta)
+        before = float(model.to(D).log_marginal_likelihood(x, y)[0] + model.log_hyperprior())
     posterior = probnn.fit(model, x, y, method="exact", max_iterations=30, progress=False)
-    assert posterior.fit_info["log_marginal_likelihood"] > before
+    assert posterior.fit_info["log_marginal_likelihood"] + posterior.fit_info["log_hyperprior"] > before
     path = posterior.save(tmp_path / "student_t.safetensors")
     loaded = probnn.load(path)
     x_test = torch.randn(4, 2, dtype=D)
@@ -112,7 +112,75 @@ def test_exact_fit_improves_marginal_likelihood_and_round_trips(tmp_path) -> Non
     torch.testing.assert_close(restored.scale, original.scale)
     torch.testing.assert_close(restored.df, original.df)
     model_path = posterior.model.save(tmp_path / "model.safetensors")
-    assert isinstance(probnn.load(model_path), ScaleMixtureNNGP)
+    reloaded = probnn.load(model_path)
+    assert isinstance(reloaded, ScaleMixtureNNGP)
+    assert set(reloaded.hyperpriors) == {"weight_std"}  # noise is fixed in _model
+    assert set(reloaded.scale_hyperpriors) == {"degrees_of_freedom", "scale"}
+    assert float(reloaded.log_hyperprior()) == pytest.approx(float(posterior.model.log_hyperprior()), rel=1e-12)
+
+
+def _branin_points(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """8 uniform points of the Branin function on [0, 1]^2, targets standardised (a BO initial design)."""
+    x = torch.rand(8, 2, generator=torch.Generator().manual_seed(seed), dtype=D)
+    u, v = 15 * x[:, 0] - 5, 15 * x[:, 1]
+    y = (v - 5.1 / (4 * math.pi**2) * u**2 + 5 / math.pi * u - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * torch.cos(u)
+    return x, (y - y.mean()) / y.std()
+
+
+def _fitted(x: torch.Tensor, y: torch.Tensor, hyperpriors) -> ScaleMixtureNNGP:
+    model = ScaleMixtureNNGP(NNGPKernel(2, "relu", 1.5, 0.2), hyperpriors=hyperpriors)
+    return probnn.fit(model, x, y, method="exact", progress=False).model
+
+
+def _degenerate(model: ScaleMixtureNNGP) -> bool:
+    """The boundary optima of type-II ML: the Gaussian limit (a -> inf), pure noise (weight_std -> 0) or
+    interpolation (noise -> 0)."""
+    return (float(model.scale_prior.concentration) > 1e3 or float(model.kernel.weight_std) < 1e-3
+            or float(model.noise) < 1e-4)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_default_hyperpriors_prevent_degenerate_type2_optima_on_tiny_data(seed: int) -> None:
+    """On 8 Branin points, type-II ML (hyperpriors=None) runs to a boundary (a ~ 1e4-1e7, or weight_std,
+    bias_std -> 0 with all variance in the noise); the default weakly informative hyperpriors (MAP) keep
+    every hyperparameter in a sane range and the predictive finite."""
+    x, y = _branin_points(seed)
+    assert _degenerate(_fitted(x, y, None))
+    model = _fitted(x, y, "default")
+    assert not _degenerate(model)
+    assert 0.05 < float(model.kernel.weight_std) < 20 and 1e-3 < float(model.noise) < 10
+    assert 0.02 < float(model.scale_prior.concentration) < 1e3
+    prediction = probnn.fit(model, x, y, method="exact", optimize=False).predict(torch.rand(5, 2, dtype=D))
+    assert bool(torch.isfinite(prediction.loc).all() and torch.isfinite(prediction.scale).all())
+
+
+def test_hyperprior_is_an_additive_term_and_closed_forms_are_unchanged() -> None:
+    """MAP changes only the objective: log p(y | theta) is still the multivariate-t density, the posterior
+    of s2 is still IG(a + n/2, b + Q/2), and log p(theta) is exactly the documented sum of densities."""
+    x, y = _data(10)
+    model = ScaleMixtureNNGP(NNGPKernel(2, "relu", 1.3, 0.2), InverseGamma(torch.tensor(3.0, dtype=D),
+                                                                           torch.tensor(2.0, dtype=D)))
+    plain = ScaleMixtureNNGP(NNGPKernel(2, "relu", 1.3, 0.2), InverseGamma(torch.tensor(3.0, dtype=D),
+                                                                           torch.tensor(2.0, dtype=D)),
+                             hyperpriors=None)
+    with torch.no_grad():
+        assert float(plain.log_hyperprior()) == 0.0
+        torch.testing.assert_close(model.log_marginal_likelihood(x, y)[0], plain.log_marginal_likelihood(x, y)[0])
+        a, b = torch.tensor(3.0, dtype=D), torch.tensor(2.0, dtype=D)
+
+        def t(value: float) -> torch.Tensor:
+            return torch.tensor(value, dtype=D)
+
+        expected = (LogNormal(t(0.0), t(1.0)).log_prob(t(1.3))
+                    + LogNormal(t(math.log(0.1)), t(1.5)).log_prob(model.noise)
+                    + torch.distributions.Gamma(t(2.0), t(0.1)).log_prob(2 * a) + math.log(2)
+                    + LogNormal(t(0.0), t(1.5)).log_prob(b / a) - torch.log(a))
+        torch.testing.assert_close(model.log_hyperprior(), expected, rtol=1e-9, atol=0)
+    exact = probnn.fit(model, x, y, method="exact", optimize=False)
+    reference = probnn.fit(plain, x, y, method="exact", optimize=False)
+    x_test = torch.randn(3, 2, dtype=D)
+    for name in ("loc", "scale", "df"):
+        torch.testing.assert_close(getattr(exact.predict(x_test), name), getattr(reference.predict(x_test), name))
 
 
 def test_prior_contract_marginals_are_student_t() -> None:

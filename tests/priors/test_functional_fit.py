@@ -17,6 +17,7 @@ from probnn.priors import (
     GridMeasurementSet,
     HierarchicalWeightPrior,
     fit_functional_prior,
+    function_space_distance,
 )
 from probnn.priors.distances import SlicedWassersteinDistance
 
@@ -156,6 +157,21 @@ def test_bad_arguments_are_named():
     with pytest.raises(InputError, match="no learnable parameters"):
         fit_functional_prior(BNN(1, hidden=(4,), prior=HierarchicalWeightPrior()), _target(),
                              measurement_set=GRID, num_steps=1, progress=False)
+    with pytest.raises(InputError, match="learning_rate_schedule"):
+        fit_functional_prior(BNN(1, hidden=(4,)), _target(), measurement_set=GRID, num_steps=1,
+                             learning_rate_schedule="linear", progress=False)
+
+
+def test_function_space_distance_ranks_priors_and_returns_a_standard_error():
+    bnn = BNN(1, hidden=(16,), prior=GaussianWeightPrior())
+    x = GRID.sample()
+    options = {"num_function_samples": 256, "num_held_out": 512, "num_critic_steps": 100, "batch_size": 128,
+               "return_standard_error": True, "generator": 3}
+    # The same prior with its output layer scaled up 4x: every function is 4x larger, far from the GP.
+    near = function_space_distance(bnn, _target(), x, prior=GaussianWeightPrior(1.0, 1.0), **options)
+    far = function_space_distance(bnn, _target(), x, prior=GaussianWeightPrior([1.0, 4.0], [1.0, 4.0]), **options)
+    assert near == function_space_distance(bnn, _target(), x, prior=GaussianWeightPrior(1.0, 1.0), **options)
+    assert near[1] > 0 and far[0] > near[0] + 4 * (far[1] + near[1])
 
 
 def test_flow_prior_numpyro_model_log_density_is_prior_plus_likelihood():

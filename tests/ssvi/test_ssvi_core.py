@@ -297,3 +297,88 @@ def test_bad_options_raise_clear_errors() -> None:
     student = probnn.models.BNN(2, hidden=(4,), out_features=1, likelihood="student_t")
     with pytest.raises(probnn.MethodError, match="likelihood"):
         probnn.fit(student, x, y, method="ssvi", progress=False)
+
+
+# ------------------------------------------------------------------------------ layer allocation, schedule
+def test_erk_allocation_keeps_the_total_and_favours_small_layers() -> None:
+    from probnn.inference.sparse_masks import layer_densities
+
+    shapes = [(200, 64), (200, 200), (10, 200)]
+    sizes = [12800, 40000, 2000]
+    assert layer_densities(shapes, 0.1, "uniform") == [0.1, 0.1, 0.1]
+    densities = layer_densities(shapes, 0.1, "erk")
+    # d_l = eps (n_in + n_out) / (n_in n_out), eps = 0.1 * 54800 / (264 + 400 + 210) by hand
+    epsilon = 0.1 * 54800 / (264 + 400 + 210)
+    assert densities == pytest.approx([epsilon * 264 / 12800, epsilon * 400 / 40000, epsilon * 210 / 2000], rel=1e-12)
+    assert sum(d * n for d, n in zip(densities, sizes, strict=True)) == pytest.approx(0.1 * sum(sizes), rel=1e-12)
+    assert densities[2] > densities[0] > 0.1 > densities[1]
+
+
+def test_erk_allocation_saturates_layers_at_one_and_redistributes() -> None:
+    from probnn.inference.sparse_masks import layer_densities
+
+    shapes = [(200, 8), (200, 200), (1, 200)]  # a 200 -> 1 head would need d > 1: made dense
+    densities = layer_densities(shapes, 0.1, "erk")
+    assert densities[2] == 1.0
+    epsilon = (0.1 * 41800 - 200) / (208 + 400)
+    assert densities[:2] == pytest.approx([epsilon * 208 / 1600, epsilon * 400 / 40000], rel=1e-12)
+    assert layer_densities(shapes, 1.0, "erk") == [1.0, 1.0, 1.0]
+    assert layer_densities([(2, 2), (2, 2)], 0.99, "erk") == pytest.approx([0.99, 0.99])
+    with pytest.raises(probnn.InputError, match="allocation"):
+        layer_densities(shapes, 0.1, "erdos")
+
+
+def test_fit_with_erk_allocation_has_the_overall_density() -> None:
+    x, y = _toy_classification()
+    model = probnn.models.BNN(4, hidden=(32, 32), out_features=3, activation="relu", likelihood="categorical")
+    posterior = probnn.fit(model, x, y, method="ssvi", density=0.2, allocation="erk", num_steps=40, update_every=10,
+                           batch_size=32, generator=0, progress=False)
+    network = posterior.network
+    layer_density = posterior.fit_info["layer_density"]
+    assert posterior.fit_info["allocation"] == "erk"
+    assert len(set(layer_density)) > 1  # not uniform
+    # per-layer rounding to whole weights: the total is within one weight per layer of the target
+    assert abs(network.num_active - 0.2 * network.num_weights) <= len(network.layers)
+
+
+def test_cosine_learning_rate_factor() -> None:
+    from probnn.inference.ssvi import learning_rate_factor
+
+    cosine = learning_rate_factor("cosine", 100)
+    assert cosine(1) == 1.0 and cosine(51) == pytest.approx(0.5) and 0 < cosine(100) < 1e-3
+    assert all(cosine(t + 1) < cosine(t) for t in range(1, 100))
+    assert learning_rate_factor("constant", 100)(77) == 1.0
+    x, y = _toy_regression(20)
+    model = probnn.models.BNN(2, hidden=(4,), out_features=1)
+    with pytest.raises(probnn.InputError, match="learning_rate_schedule"):
+        probnn.fit(model, x, y, method="ssvi", learning_rate_schedule="step", num_steps=2, progress=False)
+
+
+def test_fit_applies_the_schedule_to_the_optimizer() -> None:
+    x, y = _toy_regression(40)
+    model = probnn.models.BNN(2, hidden=(8,), out_features=1, activation="tanh", noise=0.1)
+    options = dict(density=0.5, num_steps=50, update_every=10, batch_size=16, learning_rate=1e-2, generator=3,
+                   progress=False)
+    cosine = probnn.fit(model, x, y, method="ssvi", **options)
+    constant = probnn.fit(model, x, y, method="ssvi", learning_rate_schedule="constant", **options)
+    assert cosine.fit_info["final_learning_rate"] == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 49 / 50)))
+    assert constant.fit_info["final_learning_rate"] == 1e-2
+    assert not torch.equal(cosine.network.layers[0].weight_mu, constant.network.layers[0].weight_mu)
+
+
+def test_new_weights_can_start_at_the_initial_std() -> None:
+    from probnn.inference.sparse_layers import INITIAL_RHO
+
+    generator = torch.Generator().manual_seed(5)
+    layer = SparseVariationalLinear(20, 10, density=0.2, generator=generator, dtype=torch.float64)
+    _randomise(layer, generator)  # active rho ~ N(-1, 1): far from INITIAL_RHO = -5
+    gradient = torch.randn(layer.weight_mu.shape, generator=generator, dtype=torch.float64)
+    change = update_layer_mask(layer, gradient, 0.25, new_weight_std="initial")
+    rho = layer.weight_rho.detach().reshape(-1)
+    assert change.added.numel() == 10 and bool((rho[change.added] == INITIAL_RHO).all())
+    with pytest.raises(probnn.InputError, match="new_weight_std"):
+        update_layer_mask(layer, gradient, 0.25, new_weight_std="zero")
+    x, y = _toy_regression(20)
+    with pytest.raises(probnn.InputError, match="new_weight_std"):
+        probnn.fit(probnn.models.BNN(2, hidden=(4,), out_features=1), x, y, method="ssvi", new_weight_std="eps",
+                   num_steps=2, progress=False)
