@@ -136,7 +136,7 @@ register_entry(ZooEntry(
 register_entry(ZooEntry(
     name="bnn-sghmc", task="regression", make_model=_bnn_50_tanh, method="sghmc",
     quick_options={"num_samples": 20, "num_burnin": 200, "thinning": 10, "num_chains": 2},
-    options={"num_samples": 100, "num_burnin": 2000, "thinning": 100, "num_chains": 4},
+    options={"num_samples": 100, "num_burnin": 10000, "thinning": 100, "num_chains": 4},
     description="BNN 1x50 tanh; adaptive minibatch SGHMC (Springenberg et al. 2016), 4 chains"))
 
 
