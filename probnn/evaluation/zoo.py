@@ -149,8 +149,13 @@ def _bnn_ssvi_regression(num_features: int) -> Model:
 # kl_weight=1.0 (the untempered ELBO): the paper's 0.01 tempering suits large classification sets; on a
 # few hundred noisy regression points it overfits (diabetes: test NLL 12.7, 90% coverage 0.24 at 0.01,
 # against 5.51 / 0.78 at 1.0).
-_SSVI_OPTIONS = {"density": 0.1, "num_steps": 2500, "batch_size": 128, "learning_rate": 3e-3, "kl_weight": 1.0}
-_SSVI_QUICK = {"density": 0.1, "num_steps": 500, "batch_size": 128, "learning_rate": 1e-2, "kl_weight": 1.0}
+# learning_rate_schedule="constant": annealing the learning rate to 0 (the paper's cosine schedule, the
+# library default) lets this small-data fit run on into overconfidence (diabetes, seed 0: test NLL 6.06,
+# 90% coverage 0.56 with cosine, against 5.51 / 0.78 with a constant rate).
+_SSVI_OPTIONS = {"density": 0.1, "num_steps": 2500, "batch_size": 128, "learning_rate": 3e-3, "kl_weight": 1.0,
+                 "learning_rate_schedule": "constant"}
+_SSVI_QUICK = {"density": 0.1, "num_steps": 500, "batch_size": 128, "learning_rate": 1e-2, "kl_weight": 1.0,
+               "learning_rate_schedule": "constant"}
 register_entry(ZooEntry(
     name="bnn-ssvi", task="regression", make_model=_bnn_ssvi_regression, method="ssvi",
     quick_options=_SSVI_QUICK, options=_SSVI_OPTIONS,
