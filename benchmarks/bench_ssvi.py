@@ -1,7 +1,8 @@
 """Benchmark: sparse subspace VI (SSVI) vs dense mean-field VI and a static random mask.
 
-Datasets: scikit-learn digits (10-class, 64 features; MLP BNN) and UCI concrete (regression,
-standard split files from ../shared/data/uci). For each seed:
+Datasets: scikit-learn digits (10-class, 64 features; MLP BNN) and UCI concrete and energy
+(regression, standard split files from ../shared/data/uci; task "concrete-tempered" is concrete with
+the 200-200 net at a validated KL temperature, see ``SETTINGS``). For each seed:
 
 * dense mean-field VI: the same sparse layers at density 1.0 with no mask updates
   (``method="ssvi", density=1.0, static_mask=True``), same steps, batch, optimiser, learning-rate
