@@ -19,6 +19,7 @@ Variants (comma-separated names on the command line):
   shape / rate), RMSprop 0.05.
 
 Usage: python benchmarks/explore_functional_prior_toy_families.py NAMES STEPS LEARNING_RATE [rmsprop|adam]
+[FUNCTIONS_PER_STEP (default 128)]
 (``STEPS = 0`` evaluates the initial prior without fitting). Prints one line per fit and per evaluation.
 """
 
@@ -73,6 +74,7 @@ def ladder_flow(shapes, weight_stds, bias_stds, steepness: float, span: float, n
 def main() -> None:
     names, steps, learning_rate = sys.argv[1].split(","), int(sys.argv[2]), float(sys.argv[3])
     optimizer = sys.argv[4] if len(sys.argv) > 4 else "rmsprop"
+    num_function_samples = int(sys.argv[5]) if len(sys.argv) > 5 else 128
     torch.set_num_threads(1)
     probnn.set_quiet(True)
     committed = json.loads((RESULTS / "functional_prior_toy.json").read_text())["wasserstein"]
@@ -109,15 +111,17 @@ def main() -> None:
             swap = mock.patch.object(torch.optim, "RMSprop", replacement)
             cpu, wall = time.process_time(), time.perf_counter()
             with swap:
-                fit = fit_functional_prior(bnn, target, measurement_set=measurement, num_function_samples=128,
-                                           distance="wasserstein", num_steps=steps, learning_rate=rate,
-                                           learning_rate_schedule="cosine", generator=0, progress=False,
-                                           distance_options={"num_critic_steps": 5, "num_initial_critic_steps": 100})
+                fit = fit_functional_prior(
+                    bnn, target, measurement_set=measurement, num_function_samples=num_function_samples,
+                    distance="wasserstein", num_steps=steps, learning_rate=rate, learning_rate_schedule="cosine",
+                    generator=0, progress=False,
+                    distance_options={"num_critic_steps": 5, "num_initial_critic_steps": 100})
             prior = fit.prior
             print(name, "fit cpu", round(time.process_time() - cpu, 1), "wall", round(time.perf_counter() - wall, 1),
                   "history", [round(h, 2) for h in fit.history[-5:]], flush=True)
         value, error = evaluate(prior)
-        print(name, steps, rate, optimizer, "W1", round(value, 3), "+-", round(error, 3), flush=True)
+        print(name, steps, rate, optimizer, num_function_samples, "W1", round(value, 3), "+-", round(error, 3),
+              flush=True)
 
 
 if __name__ == "__main__":
