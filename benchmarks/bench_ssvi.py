@@ -125,21 +125,26 @@ DENSITIES = (0.05, 0.1, 0.2)
 ROWS = RESULTS / "ssvi_rows.jsonl"
 
 
-def run(task: str, variant: str, density: float, seed: int, settings: dict) -> dict:
-    """One fit and its test metrics (``variant``: dense, ssvi or static)."""
+def prepare_task(task: str, hidden: list[int]) -> tuple:
+    """``(model, x_train, y_train, x_test, y_test, scale)`` for a task: digits (classification) or a UCI
+    set, split 0, inputs and targets standardised by the training set (``scale``: the target std)."""
     if task == "digits":
         x_train, y_train, x_test, y_test = load_digits_split(0)
-        model = probnn.models.BNN(64, hidden=settings["hidden"], out_features=10, activation="relu",
-                                  likelihood="categorical")
-        scale = 1.0
-    else:
-        x_train, y_train, x_test, y_test = load_uci_split(task.split("-")[0], 0)  # "energy-wide" -> energy
-        x_mean, x_std = x_train.mean(0), x_train.std(0).clamp_min(1e-8)
-        y_mean, scale = float(y_train.mean()), float(y_train.std())
-        x_train, x_test = (x_train - x_mean) / x_std, (x_test - x_mean) / x_std
-        y_train, y_test = (y_train - y_mean) / scale, (y_test - y_mean) / scale
-        model = probnn.models.BNN(x_train.shape[1], hidden=settings["hidden"], out_features=1, activation="relu",
-                                  likelihood="gaussian", noise="learned")
+        model = probnn.models.BNN(64, hidden=hidden, out_features=10, activation="relu", likelihood="categorical")
+        return model, x_train, y_train, x_test, y_test, 1.0
+    x_train, y_train, x_test, y_test = load_uci_split(task.split("-")[0], 0)  # "concrete-tempered" -> concrete
+    x_mean, x_std = x_train.mean(0), x_train.std(0).clamp_min(1e-8)
+    y_mean, scale = float(y_train.mean()), float(y_train.std())
+    x_train, x_test = (x_train - x_mean) / x_std, (x_test - x_mean) / x_std
+    y_train, y_test = (y_train - y_mean) / scale, (y_test - y_mean) / scale
+    model = probnn.models.BNN(x_train.shape[1], hidden=hidden, out_features=1, activation="relu",
+                              likelihood="gaussian", noise="learned")
+    return model, x_train, y_train, x_test, y_test, scale
+
+
+def run(task: str, variant: str, density: float, seed: int, settings: dict) -> dict:
+    """One fit and its test metrics (``variant``: dense, ssvi or static)."""
+    model, x_train, y_train, x_test, y_test, scale = prepare_task(task, settings["hidden"])
     options = {key: value for key, value in settings.items() if key != "hidden"}
     options.update(generator=seed, progress=False)
     if variant == "dense":

@@ -32,19 +32,7 @@ import probnn
 def run(task: str, variant: str, density: float, seed: int, **options) -> dict:
     settings = dict(hidden=[200, 200], num_steps=2500, batch_size=128, learning_rate=3e-3, num_predictive_samples=100)
     settings.update({key: options.pop(key) for key in list(options) if key in settings})
-    if task == "digits":
-        x_train, y_train, x_test, y_test = bench.load_digits_split(0)
-        model = probnn.models.BNN(64, hidden=settings["hidden"], out_features=10, activation="relu",
-                                  likelihood="categorical")
-        scale = 1.0
-    else:
-        x_train, y_train, x_test, y_test = bench.load_uci_split(task, 0)
-        x_mean, x_std = x_train.mean(0), x_train.std(0).clamp_min(1e-8)
-        y_mean, scale = float(y_train.mean()), float(y_train.std())
-        x_train, x_test = (x_train - x_mean) / x_std, (x_test - x_mean) / x_std
-        y_train, y_test = (y_train - y_mean) / scale, (y_test - y_mean) / scale
-        model = probnn.models.BNN(x_train.shape[1], hidden=settings["hidden"], out_features=1, activation="relu",
-                                  likelihood="gaussian", noise="learned")
+    model, x_train, y_train, x_test, y_test, scale = bench.prepare_task(task, settings["hidden"])
     fit_options = {key: value for key, value in settings.items() if key != "hidden"}
     fit_options.update(options, generator=seed, progress=False)
     fit_options.update(density=1.0, static_mask=True) if variant == "dense" else fit_options.update(
