@@ -43,14 +43,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 warnings.simplefilter("ignore")
 
 import probnn  # noqa: E402
+from probnn.datasets.uci import resolve_uci_path  # noqa: E402
+from probnn.errors import InputError  # noqa: E402
 from probnn.gp.linalg import cholesky_with_jitter  # noqa: E402
 from probnn.models.bnn import BNN  # noqa: E402
 from probnn.priors import DataMeasurementSet, GaussianWeightPrior, fit_functional_prior  # noqa: E402
 from probnn.random import as_generator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = next((p for p in (ROOT / ".." / "shared" / "data" / "uci", ROOT / ".." / ".." / "shared" / "data" / "uci")
-             if p.exists()), ROOT / ".." / "shared" / "data" / "uci")
 RESULTS = Path(__file__).resolve().parent / "results"
 DATASETS = {"boston": "bostonHousing", "yacht": "yacht", "energy": "energy", "concrete": "concrete"}
 OFFICIAL = {"boston": {"gp_prior": (2.797, 2.470), "fixed_prior": (3.132, 2.567)}}  # (RMSE, NLL), 10 splits
@@ -100,7 +100,7 @@ class HierarchicalRBFTarget:
 
 
 def load_split(name: str, split: int) -> tuple[torch.Tensor, ...]:
-    folder = DATA / DATASETS[name]
+    folder = resolve_uci_path(DATASETS[name])  # root arg, $PROBNN_UCI_ROOT, ../shared/data/uci
     data = np.loadtxt(folder / "data.txt")
     features = np.loadtxt(folder / "index_features.txt", dtype=int).reshape(-1)
     target = int(np.loadtxt(folder / "index_target.txt", dtype=int))
@@ -201,8 +201,10 @@ def main() -> None:
     parser.add_argument("--first-split", type=int, default=0)
     parser.add_argument("--name", default=None, help="results file stem (default functional_prior_uci)")
     args = parser.parse_args()
-    if not DATA.exists():
-        print(f"UCI data not found at {DATA}; nothing to do")
+    try:
+        resolve_uci_path(DATASETS[next(iter(DATASETS))])
+    except InputError as error:
+        print(f"UCI data not found ({error}); nothing to do")
         return
     torch.set_num_threads(1)
     probnn.set_quiet(True)

@@ -38,10 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import probnn  # noqa: E402
+from probnn.datasets.uci import resolve_uci_path  # noqa: E402
+from probnn.errors import InputError  # noqa: E402
 
-# <repo>/../shared (main checkout) or <repo>/../../shared (a worktree under /work/wt/<name>)
-UCI = next((path for path in (ROOT / ".." / "shared" / "data" / "uci", ROOT / ".." / ".." / "shared" / "data" / "uci")
-            if path.exists()), ROOT / ".." / "shared" / "data" / "uci")
 RESULTS = ROOT / "benchmarks" / "results"
 
 
@@ -57,7 +56,7 @@ def load_digits_split(seed: int = 0):
 
 
 def load_uci_split(name: str, split: int = 0):
-    folder = UCI / name
+    folder = resolve_uci_path(name)  # root arg, $PROBNN_UCI_ROOT, ../shared/data/uci
     data = np.loadtxt(folder / "data.txt")
     features = np.loadtxt(folder / "index_features.txt").astype(int)
     target = int(np.loadtxt(folder / "index_target.txt"))
@@ -305,7 +304,9 @@ def main() -> None:
     torch.set_num_threads(1)
     tasks = args.tasks.split(",")
     for name in [task for task in tasks if task != "digits"]:
-        if not (UCI / name.split("-")[0]).exists():
+        try:
+            resolve_uci_path(name.split("-")[0])
+        except InputError:
             print(f"UCI data folder absent; skipping {name}")
             tasks.remove(name)
     if args.quick:

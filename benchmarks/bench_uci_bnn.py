@@ -41,12 +41,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 warnings.simplefilter("ignore")
 
 import probnn  # noqa: E402
+from probnn.datasets.uci import resolve_uci_path  # noqa: E402
+from probnn.errors import InputError  # noqa: E402
 from probnn.models import BNN  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-#: ``<repo>/../shared/data/uci`` (a git worktree under ``<checkout>/wt/<name>`` looks two levels up too).
-DATA = next((p for p in (ROOT / ".." / "shared" / "data" / "uci", ROOT / ".." / ".." / "shared" / "data" / "uci")
-             if p.exists()), ROOT / ".." / "shared" / "data" / "uci")
 RESULTS = Path(__file__).resolve().parent / "results"
 DATASETS = {"yacht": "yacht", "energy": "energy", "boston": "bostonHousing", "concrete": "concrete",
             "wine-quality-red": "wine-quality-red"}  # smallest first, so a short budget covers the most datasets
@@ -66,7 +65,7 @@ PHASES = {"fast": ("svi", "sghmc"), "nuts": ("nuts",)}
 
 
 def load_split(name: str, split: int) -> tuple[torch.Tensor, ...]:
-    folder = DATA / DATASETS[name]
+    folder = resolve_uci_path(DATASETS[name])  # root arg, $PROBNN_UCI_ROOT, ../shared/data/uci
     data = np.loadtxt(folder / "data.txt")
     features = np.loadtxt(folder / "index_features.txt", dtype=int).reshape(-1)
     target = int(np.loadtxt(folder / "index_target.txt", dtype=int))
@@ -185,8 +184,10 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="*", default=list(DATASETS))
     parser.add_argument("--splits", type=int, default=20)
     args = parser.parse_args()
-    if not DATA.exists():
-        print(f"UCI data not found at {DATA}; nothing to do")
+    try:
+        resolve_uci_path(DATASETS[next(iter(DATASETS))])
+    except InputError as error:
+        print(f"UCI data not found ({error}); nothing to do")
         return
     import jax
 
