@@ -25,9 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_ssvi import UCI, load_uci_split  # noqa: E402
+from bench_ssvi import load_uci_split  # noqa: E402
 
 import probnn  # noqa: E402
+from probnn.datasets.uci import resolve_uci_path  # noqa: E402
+from probnn.errors import InputError  # noqa: E402
 from probnn.inference.ssvi import prior_stds  # noqa: E402
 
 CONFIGURATIONS = [("concrete", [200, 200], 2500), ("concrete", [200, 200], 5000),
@@ -69,7 +71,9 @@ def check(name: str, hidden: list[int], num_steps: int) -> dict:
 
 def main() -> None:
     torch.set_num_threads(1)
-    if not UCI.exists():
+    try:
+        resolve_uci_path("concrete")
+    except InputError:
         print("UCI data folder absent; nothing to do")
         return
     rows = []
