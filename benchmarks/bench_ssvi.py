@@ -277,14 +277,14 @@ def _task_table(summary: list[dict], task_checks: list[dict], task: str) -> list
         cells = [e["variant"], str(e["density"]), "/".join(f"{d:.3g}" for d in e["layer_density"]),
                  str(e["num_seeds"])]
         for key in (first, "nll", "ece"):
-            cells.append(f"{e[key]:.4f} +- {e[key + '_se']:.4f}")
+            cells.append(f"{e[key]:.4g} +- {e[key + '_se']:.2g}")
             cells.append("-" if e["variant"] == "dense"
                          else f"{100 * e[key + '_vs_dense']:+.1f}% +- {100 * e[key + '_vs_dense_se']:.1f}%")
         cells += [f"{e['training_flops'] / 1e9:.1f}", f"{dense_flops / e['training_flops']:.1f}x",
                   f"{e['wall_seconds']:.1f}", f"{e['cpu_seconds']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "| check (density 0.1, means over seeds) | value | holds |", "|---|---|---|"]
-    lines += [f"| {c['check']} | {c['value']:.4f} | {c['holds']} |" for c in task_checks]
+    lines += [f"| {c['check']} | {c['value']:.4g} | {c['holds']} |" for c in task_checks]
     return [*lines, ""]
 
 
@@ -298,6 +298,10 @@ def report(rows: list[dict], tasks: list[str], name: str, superseded: list[dict]
              "(identical for dense VI, SSVI and the static mask):", ""]
     for task in tasks:
         lines.append(f"* {task}: `{json.dumps(SETTINGS[task])}`")
+    if any(task in PROTOCOL_TASKS for task in tasks):
+        lines += ["", f"{', '.join(t for t in tasks if t in PROTOCOL_TASKS)}: one protocol, fixed before any SSVI "
+                  "run: the 200-200 net with the steps and KL temperature chosen by dense VI alone on a 20% "
+                  "validation slice of split 0's training set (`ssvi_validation.md`)."]
     lines += ["", "Dense VI = the same mean-field layers at density 1.0 without mask updates. Test metrics: mean "
               "+- standard error over seeds; `vs dense` = mean +- s.e. over seeds of the per-seed relative "
               "difference to dense VI of the same seed (paired). FLOPs counted from the active weights (see "
