@@ -2,7 +2,9 @@
 
 Datasets: scikit-learn digits (10-class, 64 features; MLP BNN) and UCI concrete and energy
 (regression, standard split files from ../shared/data/uci; task "concrete-tempered" is concrete with
-the 200-200 net at a validated KL temperature, see ``SETTINGS``). For each seed:
+the 200-200 net at a validated KL temperature, see ``SETTINGS``), and wine(-quality-red), boston,
+naval and yacht under one protocol chosen by dense VI alone on a validation slice of the training set
+(``--validate``; see ``VALIDATION_GRID``). For each seed:
 
 * dense mean-field VI: the same sparse layers at density 1.0 with no mask updates
   (``method="ssvi", density=1.0, static_mask=True``), same steps, batch, optimiser, learning-rate
@@ -17,7 +19,8 @@ PIT over levels 0.05..0.95), training FLOPs (counted from the active weights, se
 to ``benchmarks/results/ssvi_rows.jsonl`` (a rerun skips rows already there with the same settings),
 and the report (``ssvi.md`` / ``ssvi.json``: mean +- standard error over seeds, paired per-seed
 ratios to dense VI, the acceptance checks) is rebuilt from all rows.
-Run ``python benchmarks/bench_ssvi.py [--quick] [--tasks digits,concrete] [--seeds 3]``.
+Run ``python benchmarks/bench_ssvi.py [--quick] [--tasks digits,concrete] [--seeds 3]``;
+``--validate --tasks wine,boston,naval,yacht`` first for the protocol sets.
 """
 
 from __future__ import annotations
