@@ -46,7 +46,7 @@ from probnn.errors import InputError, InputTypeError
 from probnn.models.base import Model
 from probnn.priors.distances import FunctionDistance, estimate_wasserstein, make_distance
 from probnn.priors.measurement import MeasurementSet, as_measurement_set
-from probnn.priors.weight import GaussianWeightPrior, WeightPrior
+from probnn.priors.weight import GaussianWeightPrior, HierarchicalWeightPrior, WeightPrior
 from probnn.progress import progress_bar
 from probnn.random import GeneratorLike, as_generator, derive_seed
 from probnn.validation import check_positive_int
@@ -90,13 +90,16 @@ def learnable_copy(prior: WeightPrior, num_layers: int) -> WeightPrior:
     """A copy of ``prior`` whose hyperparameters are trainable.
 
     A fixed :class:`GaussianWeightPrior` becomes a learnable per-layer one initialised at its current
-    stds (the usual starting point, ``N(0, 1)`` in the NT convention); any other prior must already
-    own ``nn.Parameter``\\ s (e.g. ``HierarchicalWeightPrior(learnable=True)`` or a flow prior).
+    stds (the usual starting point, ``N(0, 1)`` in the NT convention); a :class:`HierarchicalWeightPrior`
+    becomes one with learnable per-layer shapes and rates at its current values (the paper's family);
+    any other prior must already own ``nn.Parameter``\\ s (e.g. a flow prior).
     """
     if isinstance(prior, GaussianWeightPrior) and not prior.learnable:
         weight_stds = [float(prior.stds(layer)[0]) for layer in range(num_layers)]
         bias_stds = [float(prior.stds(layer)[1]) for layer in range(num_layers)]
         return GaussianWeightPrior(weight_stds, bias_stds, learnable=True)
+    if isinstance(prior, HierarchicalWeightPrior) and not (prior.learnable and prior.num_layers == num_layers):
+        return prior.learnable_copy(num_layers)
     prior = copy.deepcopy(prior)
     if not any(True for _ in prior.parameters()):
         raise InputError(f"{type(prior).__name__} has no learnable parameters; build it with learnable=True "
@@ -120,8 +123,8 @@ def fit_functional_prior(bnn: Model, target: Model, *, measurement_set: Measurem
     Args:
         bnn: a :class:`probnn.models.bnn.BNN` (anything with ``prior``, ``layer_shapes`` and
             ``forward_with_weights``). Its prior is copied (never modified): a fixed
-            :class:`GaussianWeightPrior` becomes a learnable per-layer one; other priors must be built
-            with learnable parameters.
+            :class:`GaussianWeightPrior` or :class:`HierarchicalWeightPrior` becomes a learnable per-layer
+            one; other priors must be built with learnable parameters.
         target: any probnn :class:`Model` with a prior over functions; only
             ``target.sample_prior_functions(x [M, d], S, generator=...) -> [S, M, out]`` is used
             (hyperparameters are redrawn per function for hierarchical targets).
