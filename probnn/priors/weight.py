@@ -82,13 +82,29 @@ def _gamma_scale_mixture_log_prob(value: torch.Tensor, shape: torch.Tensor, rate
             - (shape + half_k) * torch.log(rate + sum_squares) + half_k * (math.log(scaling) - _LOG_2PI))
 
 
-def _rsample_gamma(shape: torch.Tensor, rate: torch.Tensor, num_samples: int,
-                   generator: torch.Generator) -> torch.Tensor:
-    """Reparameterised Gamma(shape, rate) draws ``[num_samples]`` (implicit gradients w.r.t. both)."""
+#: Numerical guard on the std a Gamma precision implies: ``log std <= log(1e6)``. Far below float32's overflow
+#: (a draw with precision ~ 0 would otherwise give infinite weights and NaN functions), far above any std
+#: that changes a network's function (a tanh unit fed by weights of std 1e6 is saturated either way).
+_MAX_LOG_STD = math.log(1e6)
+
+
+def _rsample_log_gamma(shape: torch.Tensor, rate: torch.Tensor, num_samples: int,
+                       generator: torch.Generator) -> torch.Tensor:
+    """Reparameterised ``log lambda`` for ``lambda ~ Gamma(shape, rate)``, ``[num_samples]`` in float64.
+
+    Uses the shape-boosting identity ``G = G' U^(1/shape)`` with ``G' ~ Gamma(shape + 1, 1)`` and
+    ``U ~ Uniform(0, 1]`` (Marsaglia & Tsang, 2000), in log space: ``log lambda = log G' + log(U) / shape -
+    log rate``. A plain Gamma draw with a small shape underflows to 0 in floating point, where its
+    implicit-reparameterisation gradient is NaN; here ``G'`` is never near 0 (its shape is >= 1) and the
+    ``U`` term is exact in log space, so gradients w.r.t. shape and rate stay finite for any shape.
+    """
+    shape64, rate64 = shape.double(), rate.double()
+    uniform = 1.0 - torch.rand(num_samples, generator=generator, dtype=torch.float64)  # in (0, 1]
     seed = derive_seed(generator)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return torch.distributions.Gamma(shape, rate).rsample((num_samples,))
+        boosted = torch.distributions.Gamma(shape64 + 1.0, torch.ones_like(rate64)).rsample((num_samples,))
+    return torch.log(boosted) + torch.log(uniform) / shape64 - torch.log(rate64)
 
 
 class WeightPrior(torch.nn.Module):
@@ -245,8 +261,9 @@ def _block_scale(block: Block, scaling: int, num_samples: int, generator: torch.
     """Std of each draw of a block: ``[]`` (fixed) or ``[num_samples]`` (one Gamma precision per draw)."""
     if isinstance(block, float):
         return torch.tensor(block / math.sqrt(scaling))
-    precision = _rsample_gamma(block[0], block[1], num_samples, generator)
-    return torch.rsqrt(precision * scaling)
+    log_precision = _rsample_log_gamma(block[0], block[1], num_samples, generator)
+    log_std = (-0.5 * (log_precision + math.log(scaling))).clamp(max=_MAX_LOG_STD)
+    return log_std.exp().to(torch.float32)
 
 
 def _block_log_prob(value: torch.Tensor, block: Block, dims: int) -> torch.Tensor:
