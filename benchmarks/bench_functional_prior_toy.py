@@ -79,9 +79,9 @@ def function_statistics(functions: torch.Tensor, half_width: float) -> dict:
                                    for lag in LAGS}}
 
 
-def fit_runs(shapes) -> dict:
+def fit_runs(shapes, critic_steps: int) -> dict:
     """Name -> (starting prior, fit options). Learning rates: the paper's 0.05 for the log-stds; see below."""
-    critic = {"num_critic_steps": 5, "num_initial_critic_steps": 100}
+    critic = {"num_critic_steps": critic_steps, "num_initial_critic_steps": 100}
     return {
         "gaussian": (GaussianWeightPrior(), {"learning_rate": 0.05, "distance_options": critic}),
         # RMSprop 0.05 drives the middle layers' weight-precision shapes towards 0 (ever heavier tails) and
@@ -106,6 +106,13 @@ def main() -> None:
     parser.add_argument("--eval-held-out", type=int, default=4096)
     parser.add_argument("--eval-critic-steps", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=2, help="torch threads for the timed fits")
+    parser.add_argument("--schedule", default="cosine", choices=["cosine", "constant"])
+    parser.add_argument("--critic-steps", type=int, default=5, help="critic steps per prior step")
+    parser.add_argument("--learning-rate", type=float, default=None, help="override the family's learning rate")
+    parser.add_argument("--tag", default="", help="suffix of the fitted rows' names (e.g. a settings variant)")
+    parser.add_argument("--reuse-baselines", action="store_true",
+                        help="take the floor and fixed-prior rows of this grid from the results file and keep "
+                             "its other rows (adds rows instead of replacing the grid's table)")
     args = parser.parse_args()
     if args.quick:
         args.steps, args.samples = 10, 32
@@ -152,30 +159,39 @@ def main() -> None:
                       f"per side; seed {seed}",
         "fit_threads": args.threads, "evaluation_threads": 1, "quick": args.quick}, "rows": {}}
 
-    pool = args.eval_pool + args.eval_held_out
-    first, second = draw_functions(gp_sampler, pool), draw_functions(gp_sampler, pool)
-    floor, floor_error = estimate_wasserstein(
-        first[:args.eval_pool], second[:args.eval_pool], target_held_out=first[args.eval_pool:],
-        model_held_out=second[args.eval_pool:], num_critic_steps=args.eval_critic_steps, batch_size=256,
-        return_standard_error=True, generator=seed)
-    in_sample_floor = estimate_wasserstein(first[:256], second[:256], num_critic_steps=200, generator=seed)
     rows = results["rows"]
-    rows["floor"] = {"wasserstein": floor, "standard_error": floor_error, "in_sample_wasserstein": in_sample_floor,
-                     **function_statistics(first[:4096], half)}
-    print("floor", rows["floor"], flush=True)
-    rows["fixed"] = evaluate(bnn.prior)
-    print("fixed N(0,1)", rows["fixed"], flush=True)
+    stored = RESULTS / f"functional_prior_toy{'_quick' if args.quick else ''}.json"
+    if args.reuse_baselines:
+        previous = json.loads(stored.read_text())["grids"][grid_name]
+        results["settings"], results["images"] = previous["settings"], previous.get("images", {})
+        rows.update(previous["rows"])
+    else:
+        pool = args.eval_pool + args.eval_held_out
+        first, second = draw_functions(gp_sampler, pool), draw_functions(gp_sampler, pool)
+        floor, floor_error = estimate_wasserstein(
+            first[:args.eval_pool], second[:args.eval_pool], target_held_out=first[args.eval_pool:],
+            model_held_out=second[args.eval_pool:], num_critic_steps=args.eval_critic_steps, batch_size=256,
+            return_standard_error=True, generator=seed)
+        in_sample_floor = estimate_wasserstein(first[:256], second[:256], num_critic_steps=200, generator=seed)
+        rows["floor"] = {"wasserstein": floor, "standard_error": floor_error,
+                         "in_sample_wasserstein": in_sample_floor, **function_statistics(first[:4096], half)}
+        print("floor", rows["floor"], flush=True)
+        rows["fixed"] = evaluate(bnn.prior)
+        print("fixed N(0,1)", rows["fixed"], flush=True)
+    floor = rows["floor"]["wasserstein"]
 
     fits = {}
-    runs = fit_runs(bnn.layer_shapes)
+    runs = fit_runs(bnn.layer_shapes, args.critic_steps)
     for name in args.fits.split(","):
         initial, options = runs[name]
+        if args.learning_rate is not None:
+            options = {**options, "learning_rate": args.learning_rate}
         torch.set_num_threads(args.threads)
         load_before = os.getloadavg()[0]
         wall, cpu = time.perf_counter(), time.process_time()
         fit = fit_functional_prior(BNN(1, hidden=HIDDEN, activation="tanh", prior=initial), target,
                                    measurement_set=measurement, num_function_samples=args.samples,
-                                   num_steps=args.steps, learning_rate_schedule="cosine", generator=0,
+                                   num_steps=args.steps, learning_rate_schedule=args.schedule, generator=0,
                                    progress=False, **options)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         load_after = os.getloadavg()[0]
@@ -189,28 +205,33 @@ def main() -> None:
             "floor_corrected_reduction": (baseline - floor) / (fitted - floor),
             "in_sample_reduction": rows["fixed"]["in_sample_wasserstein"] / entry["in_sample_wasserstein"],
             "learning_rate": options["learning_rate"], "optimizer": options.get("optimizer", "rmsprop"),
+            "num_steps": args.steps, "num_function_samples": args.samples, "schedule": args.schedule,
+            "fit_threads": args.threads, "critic_steps": args.critic_steps,
             "history_first": fit.history[:5], "history_last": fit.history[-5:]})
         if isinstance(fit.prior, GaussianWeightPrior):
             entry["fitted"] = {"weight_std": fit.prior.log_weight_std.exp().tolist(),
                                "bias_std": fit.prior.log_bias_std.exp().tolist()}
         elif isinstance(fit.prior, HierarchicalWeightPrior):
             entry["fitted"] = fit.prior.hyperparameters()
-        rows[name] = entry
-        print(name, json.dumps(entry, indent=1), flush=True)
+        fits[name + args.tag] = fits.pop(name)
+        rows[name + args.tag] = entry
+        print(name + args.tag, json.dumps(entry, indent=1), flush=True)
         write(grid_name, results, fits, x, target, bnn, args.quick, half)
 
 
 def write(grid_name: str, results: dict, fits: dict, x, target, bnn, quick: bool, half: float) -> None:
     RESULTS.mkdir(exist_ok=True)
     suffix = "_quick" if quick else ""
-    image = f"functional_prior_toy_grid{half:g}{suffix}.png"
-    best = min(fits, key=lambda name: results["rows"][name]["wasserstein"])
+    best = min(fits, key=lambda name: results["rows"][name]["wasserstein"])  # this run's best fit is plotted
+    image = f"functional_prior_toy_grid{half:g}_{best}{suffix}.png"
     plot_prior_functions(x, target, bnn, fits[best], num_functions=12, path=RESULTS / image, generator=0)
     path = RESULTS / f"functional_prior_toy{suffix}.json"
     everything = json.loads(path.read_text()) if path.exists() else {}
     if "grids" not in everything:  # the single-grid file of earlier runs is replaced
         everything = {"grids": {}}
-    everything["grids"][grid_name] = {**results, "image": image, "best": best}
+    images = dict(results.get("images", {}))
+    images[best] = image
+    everything["grids"][grid_name] = {**results, "images": images}
     path.write_text(json.dumps(everything, indent=2))
     (RESULTS / f"functional_prior_toy{suffix}.md").write_text(render(everything))
 
@@ -226,17 +247,22 @@ def render(everything: dict) -> str:
         results = everything["grids"][grid_name]
         rows, settings = results["rows"], results["settings"]
         lines += [f"## Grid {grid_name}", "", *(f"- {key}: {value}" for key, value in settings.items()), "",
-                  "| prior | W1 to GP (held-out) | reduction vs N(0,1) (floor-corrected) | fit: optimizer, lr / "
-                  "wall / CPU / load | in-sample W1 | std left, centre, right | corr at lag 0.3/0.6/1.2/2.4 |",
+                  "| prior | W1 to GP (held-out) | reduction vs N(0,1) (floor-corrected) | fit: steps x functions, "
+                  "critic steps per step, optimizer lr schedule / threads / wall / CPU / load | in-sample W1 | "
+                  "std left, centre, right | corr at lag 0.3/0.6/1.2/2.4 |",
                   "|---|---|---|---|---|---|---|"]
         for name, entry in rows.items():
             lags = entry["correlation_at_lag"]
             reduction = (f"{entry['reduction']:.2f}x ({entry['floor_corrected_reduction']:.2f}x)"
                          if "reduction" in entry else ("1.0x" if name == "fixed" else "-"))
-            timing = (f"{entry['optimizer']} {entry['learning_rate']:g} / {entry['fit_wall_seconds']:.0f} s / "
-                      f"{entry['fit_cpu_seconds']:.0f} s / {entry['load_average_before_fit']:.1f}"
-                      if "fit_wall_seconds" in entry else "-")
-            lines.append(f"| {labels.get(name, name)} | {entry['wasserstein']:.3f} +- {entry['standard_error']:.3f} | "
+            timing = (f"{entry['num_steps']} x {entry['num_function_samples']}, critic {entry['critic_steps']}, "
+                      f"{entry['optimizer']} "
+                      f"{entry['learning_rate']:g} {entry['schedule']} / {entry['fit_threads']} / "
+                      f"{entry['fit_wall_seconds']:.0f} s / {entry['fit_cpu_seconds']:.0f} s / "
+                      f"{entry['load_average_before_fit']:.1f}" if "fit_wall_seconds" in entry else "-")
+            base, _, tag = name.partition("_")
+            label = labels.get(base, base) + (f" ({tag.replace('_', ' ')})" if tag else "")
+            lines.append(f"| {label} | {entry['wasserstein']:.3f} +- {entry['standard_error']:.3f} | "
                          f"{reduction} | {timing} | {entry['in_sample_wasserstein']:.2f} | "
                          f"{entry['std_at_left_centre_right']} | "
                          + " / ".join(str(lags[str(lag)]) for lag in LAGS) + " |")
@@ -245,7 +271,8 @@ def render(everything: dict) -> str:
                                                            if isinstance(value, list) else value
                                                            for key, value in values.items()})
                         for name, values in fitted.items()),
-                  "", f"![prior functions, best fit ({results['best']})]({results['image']})", ""]
+                  "", *(f"![prior functions: target, N(0, 1), fitted {name}]({image})"
+                        for name, image in results["images"].items()), ""]
     lines += ["Fit times: wall clock and process CPU time (both threads) with the stated torch threads on the "
               "2-core machine shared by 3 developers; load average (1 min) before each fit."]
     return "\n".join(lines) + "\n"
