@@ -137,7 +137,8 @@ def test_flow_prior_jax_log_density_matches_torch():
 def test_fitted_prior_round_trips_through_save_and_load(tmp_path, prior):
     bnn = BNN(1, hidden=(6,), prior=prior)
     fit = fit_functional_prior(bnn, _target(), measurement_set=GRID, num_function_samples=8, num_steps=3,
-                               distance="mmd", generator=2, progress=False)
+                               distance="mmd", optimizer="adam", generator=2, progress=False)
+    assert fit.fit_info["optimizer"] == "Adam"
     fit.save(tmp_path / "fit")
     loaded = probnn.load(tmp_path / "fit")
     assert isinstance(loaded, FunctionalPriorFit)
@@ -158,6 +159,9 @@ def test_bad_arguments_are_named():
     with pytest.raises(InputError, match="no learnable parameters"):
         fit_functional_prior(BNN(1, hidden=(4,), prior=ScaleMixtureLastLayerPrior()), _target(),
                              measurement_set=GRID, num_steps=1, progress=False)
+    with pytest.raises(InputError, match="optimizer"):
+        fit_functional_prior(BNN(1, hidden=(4,)), _target(), measurement_set=GRID, num_steps=1, optimizer="sgd",
+                             progress=False)
     with pytest.raises(InputError, match="learning_rate_schedule"):
         fit_functional_prior(BNN(1, hidden=(4,)), _target(), measurement_set=GRID, num_steps=1,
                              learning_rate_schedule="linear", progress=False)
