@@ -151,13 +151,13 @@ def main() -> None:
     results: dict = {"settings": {
         "measurement_set": f"{NUM_POINTS}-point grid on {grid_name}"
                            + (" (the official notebooks' grid)" if half == OFFICIAL_HALF_WIDTH else ""),
-        "num_function_samples": args.samples, "num_steps": args.steps,
         "fit": "Wasserstein critic 200-200-1 softplus, gradient penalty 10, Adam 1e-3 (0.5, 0.9), 100 initial + "
-               "5 steps per prior step; cosine learning-rate decay; generator 0",
+               "the table's critic steps per prior step; steps, functions per step, optimizer, learning rate and "
+               "schedule per row; generator 0",
         "evaluation": f"fresh critic, {args.eval_critic_steps} Adam steps on minibatches of 256 from "
                       f"{args.eval_pool} functions per side, dual on {args.eval_held_out} held-out functions "
                       f"per side; seed {seed}",
-        "fit_threads": args.threads, "evaluation_threads": 1, "quick": args.quick}, "rows": {}}
+        "evaluation_threads": 1, "quick": args.quick}, "rows": {}}
 
     rows = results["rows"]
     stored = RESULTS / f"functional_prior_toy{'_quick' if args.quick else ''}.json"
