@@ -3,13 +3,16 @@
 Each iteration (after a uniform random initial design):
 
 1. inputs are mapped to the unit cube of ``bounds`` and targets standardised,
-   ``y' = (y - mean(y)) / std(y)``, so surrogate priors and PFNs see the scale they expect;
+   ``y' = (y - mean(y)) / std(y)``, so surrogate priors and PFNs see the scale they expect (a backend
+   with a ``rescale_inputs`` option, the PFN's, gets ``rescale_inputs=False``: the cube already is its
+   training domain);
 2. the surrogate is fitted: ``probnn.fit(surrogate, x', y', method=..., **fit_options)``;
 3. the acquisition (``"ei"``, ``"pi"``, ``"ucb"``, see :mod:`probnn.bo.acquisition`: closed forms for
    Gaussian, Student-t, their mixtures and the PFN's bar distribution, Monte Carlo otherwise) is
    maximised over the cube: :data:`NUM_CANDIDATES` random points plus Gaussian perturbations of the
    best observed points (scale :data:`LOCAL_SCALE` of the cube), then the best
-   :data:`NUM_REFINE` candidates are polished with L-BFGS-B on finite differences;
+   :data:`NUM_REFINE` candidates are polished by L-BFGS-B with exact autograd gradients (finite
+   differences when the acquisition is not differentiable, e.g. the Student-t EI);
    ``acquisition_optimizer="botorch"`` instead wraps the posterior with
    :class:`probnn.bo.botorch_adapter.ProbnnModel` and uses BoTorch's ``LogExpectedImprovement`` /
    ``ProbabilityOfImprovement`` / ``UpperConfidenceBound`` with ``optimize_acqf``;
@@ -47,7 +50,9 @@ NUM_CANDIDATES = 1024
 #: Standard deviation (fraction of the cube) of the local perturbations around the best points.
 LOCAL_SCALE = 0.05
 #: Candidates polished by L-BFGS-B.
-NUM_REFINE = 3
+NUM_REFINE = 4
+#: L-BFGS-B iterations per polished candidate.
+POLISH_ITERATIONS = 30
 HISTORY_FORMAT = "probnn.bo.history/1"
 
 
@@ -172,11 +177,78 @@ def _describe(surrogate: Any) -> str:
     return surrogate if isinstance(surrogate, str) else type(surrogate).__name__
 
 
-def _optimise_acquisition(score: Callable[[torch.Tensor], torch.Tensor], unit_x: torch.Tensor, unit_y: torch.Tensor,
-                          d: int, generator: torch.Generator) -> torch.Tensor:
-    """Maximise ``score`` over ``[0, 1]^d``: random + local candidates, then L-BFGS-B polishing."""
+def _differentiable_scores(score: Callable[[torch.Tensor], torch.Tensor], points: torch.Tensor) -> bool:
+    """Whether ``score`` is differentiable in its input (autograd reaches ``points`` with finite gradients)."""
+    trial = points.detach().clone().requires_grad_(True)
+    try:
+        with torch.enable_grad():
+            values = score(trial)
+            if not values.requires_grad:
+                return False
+            (gradient,) = torch.autograd.grad(values.sum(), trial, allow_unused=True)
+    except RuntimeError:
+        return False
+    return gradient is not None and bool(torch.isfinite(gradient).all())
+
+
+def _polish_with_gradients(score: Callable[[torch.Tensor], torch.Tensor], starts: torch.Tensor,
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """L-BFGS-B from each start ``[k, d]`` with exact autograd gradients of the score.
+
+    Each start is polished on its own: optimising the ``k`` starts jointly on ``sum_i score(x_i)`` (one
+    batched call per step) couples them through the shared line search, and a start sitting where the
+    log-acquisition is steep stalls the others. Returns the polished points and their scores.
+    """
     from scipy.optimize import minimize as scipy_minimize
 
+    d = starts.shape[1]
+
+    def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
+        point = torch.as_tensor(flat, dtype=torch.float64).reshape(1, d).requires_grad_(True)
+        with torch.enable_grad():
+            value = score(point)[0]
+            (gradient,) = torch.autograd.grad(value, point)
+        value = float(value.detach())
+        if not (math.isfinite(value) and bool(torch.isfinite(gradient).all())):
+            return 1e300, np.zeros(d)
+        return -value, -gradient.reshape(-1).numpy().astype(np.float64)
+
+    points, values = [], []
+    for start in starts:
+        result = scipy_minimize(objective, start.numpy(), jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * d,
+                                options={"maxiter": POLISH_ITERATIONS})
+        points.append(torch.as_tensor(result.x, dtype=torch.float64).clamp(0, 1))
+        values.append(-float(result.fun) if result.fun < 1e300 else -math.inf)
+    return torch.stack(points), torch.tensor(values, dtype=torch.float64)
+
+
+def _polish_with_finite_differences(score: Callable[[torch.Tensor], torch.Tensor], starts: torch.Tensor,
+                                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """L-BFGS-B from each start with finite-difference gradients, for scores autograd cannot reach
+    (e.g. the Student-t EI, whose CDF comes from SciPy)."""
+    from scipy.optimize import minimize as scipy_minimize
+
+    d = starts.shape[1]
+
+    def negative(point: np.ndarray) -> float:
+        with torch.no_grad():
+            value = float(score(torch.as_tensor(point, dtype=torch.float64).reshape(1, d))[0])
+        return -value if math.isfinite(value) else 1e300
+
+    points, values = [], []
+    for start in starts:
+        result = scipy_minimize(negative, start.numpy(), method="L-BFGS-B", bounds=[(0.0, 1.0)] * d,
+                                options={"maxiter": POLISH_ITERATIONS})
+        points.append(torch.as_tensor(result.x, dtype=torch.float64).clamp(0, 1))
+        values.append(-float(result.fun) if result.fun < 1e300 else -math.inf)
+    return torch.stack(points), torch.tensor(values, dtype=torch.float64)
+
+
+def _optimise_acquisition(score: Callable[[torch.Tensor], torch.Tensor], unit_x: torch.Tensor, unit_y: torch.Tensor,
+                          d: int, generator: torch.Generator) -> torch.Tensor:
+    """Maximise ``score`` over ``[0, 1]^d``: random + local candidates screened in one batched call, then
+    the best :data:`NUM_REFINE` polished by L-BFGS-B (autograd gradients when the score is differentiable,
+    finite differences otherwise)."""
     count = max(NUM_CANDIDATES, 256 * d)
     uniform = torch.rand(count, d, generator=generator, dtype=torch.float64)
     best_points = unit_x[torch.argsort(unit_y)[: min(5, len(unit_y))]]
@@ -188,17 +260,14 @@ def _optimise_acquisition(score: Callable[[torch.Tensor], torch.Tensor], unit_x:
     values = torch.where(torch.isfinite(values), values, torch.full_like(values, -math.inf))
     order = torch.argsort(values, descending=True)[:NUM_REFINE]
     best_point, best_value = candidates[order[0]], float(values[order[0]])
-
-    def negative(point: np.ndarray) -> float:
-        with torch.no_grad():
-            value = float(score(torch.as_tensor(point, dtype=torch.float64).reshape(1, d))[0])
-        return -value if math.isfinite(value) else 1e300
-
-    for start in candidates[order]:
-        result = scipy_minimize(negative, start.numpy(), method="L-BFGS-B", bounds=[(0.0, 1.0)] * d,
-                                options={"maxiter": 30})
-        if -result.fun > best_value:
-            best_value, best_point = float(-result.fun), torch.as_tensor(result.x, dtype=torch.float64)
+    starts = candidates[order]
+    if _differentiable_scores(score, starts[:1]):
+        polished, polished_values = _polish_with_gradients(score, starts)
+    else:
+        polished, polished_values = _polish_with_finite_differences(score, starts)
+    winner = int(torch.argmax(polished_values))
+    if float(polished_values[winner]) > best_value:
+        best_point = polished[winner]
     return best_point.clamp(0, 1)
 
 
@@ -339,6 +408,11 @@ def _propose(result: BOResult, surrogate: Model, method: str | None, options: di
         chosen.setdefault("progress", False)
     if "generator" in accepted:
         chosen.setdefault("generator", int(torch.randint(0, 2**62, (1,), generator=generator).item()))
+    if "rescale_inputs" in accepted:
+        # the loop already maps the search box onto the unit cube, the input domain of the PFN priors;
+        # rescaling again to the bounding box of the evaluated points would stretch the early design over
+        # the cube and send candidates outside that box to coordinates the PFN never saw in training.
+        chosen.setdefault("rescale_inputs", False)
     posterior = fit(surrogate, unit_x, unit_y, method=method, **chosen)
     d = unit_x.shape[1]
     if optimizer == "botorch":

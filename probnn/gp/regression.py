@@ -319,8 +319,9 @@ def conditional_moments(model: GP, x_train: torch.Tensor, factor: torch.Tensor, 
     ``mean = m(x) + K(x, X) alpha`` and, with ``V = L^-1 K(X, x)``, ``cov = K(x, x) - V^T V`` (or its
     diagonal, floored at 1e-12 x the mean prior variance so round-off never gives a negative variance).
     Shared by every posterior that conditions a GP-type model on data (exact GP, Student-t process).
+    Differentiable in ``x`` when ``x`` requires grad (acquisition optimisers use it); else no graph is built.
     """
-    with torch.no_grad():
+    with torch.set_grad_enabled(torch.is_grad_enabled() and x.requires_grad):
         cross = model.kernel_matrix(x_train, x)
         mean = model.mean_function(x) + cross.T @ alpha
         v = torch.linalg.solve_triangular(factor, cross, upper=False)
@@ -328,7 +329,7 @@ def conditional_moments(model: GP, x_train: torch.Tensor, factor: torch.Tensor, 
             return mean, model.kernel_matrix(x) - v.T @ v
         prior_variance = model.kernel_matrix(x, diag=True)
         variance = prior_variance - (v**2).sum(0)
-        return mean, variance.clamp_min(1e-12 * float(prior_variance.mean()))
+        return mean, variance.clamp_min(1e-12 * float(prior_variance.detach().mean()))
 
 
 class ExactGPPosterior(Posterior):

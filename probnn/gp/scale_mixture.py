@@ -129,7 +129,9 @@ class ScaleMixtureNNGP(GP):
 
     backends = {"exact": "probnn.gp.scale_mixture:fit_exact",  # noqa: RUF012 (the Model contract's ClassVar)
                 "importance": "probnn.gp.scale_mixture:fit_importance",
-                "nuts": "probnn.inference.nuts:fit_nuts"}
+                "nuts": "probnn.inference.nuts:fit_nuts",
+                # amortized: a PFN pre-trained on this process's prior, passed as checkpoint=...
+                "pfn": "probnn.inference.pfn:fit_pfn"}
     #: Log-normal hyperprior width (in log units) around the current kernel hyperparameters and noise,
     #: used by ``method="nuts"``: 0.5 allows factors of ~e^(+-1) = 2.7 at two standard deviations.
     nuts_hyperprior_scale: float = 0.5

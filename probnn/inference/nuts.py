@@ -33,7 +33,13 @@ import torch
 from probnn import io
 from probnn.errors import CheckpointError, InputError, MethodError
 from probnn.inference import diagnostics
-from probnn.inference.jax_bridge import draws_to_torch, prng_key, to_jax_data, to_torch
+from probnn.inference.jax_bridge import (
+    draws_to_torch,
+    prng_key,
+    release_compiled_code_if_needed,
+    to_jax_data,
+    to_torch,
+)
 from probnn.inference.protocols import has_numpyro_model, has_pyro_model
 from probnn.inference.sample_posterior import SamplePosterior
 from probnn.progress import progress_bar, progress_enabled
@@ -87,6 +93,8 @@ def _run_numpyro(kernel: Any, model: Any, x: torch.Tensor, y: torch.Tensor, *, n
     import jax
     from numpyro.infer import MCMC
 
+    # many fits in one process: bound the memory maps held by compiled executables (see the helper)
+    release_compiled_code_if_needed()
     x_jax, y_jax = to_jax_data(model, x, y)
     key = prng_key(generator)
     segment = num_samples if checkpoint_every is None else check_positive_int(checkpoint_every, "checkpoint_every")

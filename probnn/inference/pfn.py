@@ -127,7 +127,8 @@ class PFNPosterior(Posterior):
     def predict(self, x: torch.Tensor) -> BarPredictive:
         """Posterior predictive of ``y`` at ``x`` ``[m, d]``: a bar distribution with batch ``[m]``."""
         x = self.check_inputs(x)
-        with torch.no_grad():
+        # differentiable in x when x requires grad (acquisition optimisers use it); else no graph is built
+        with torch.set_grad_enabled(torch.is_grad_enabled() and x.requires_grad):
             predictive = self.network.predictive(self.context, self.transform_inputs(x)[None])
         return predictive.select(0)
 

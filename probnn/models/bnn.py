@@ -87,6 +87,8 @@ class BNN(Model, torch.nn.Module):
         "svi": "probnn.inference.svi:fit_svi",
         "sghmc": "probnn.inference.sghmc:fit_sghmc",
         "ssvi": "probnn.inference.ssvi:fit_ssvi",
+        # amortized: a PFN pre-trained on this BNN's prior (`probnn pretrain --prior bnn`), checkpoint=...
+        "pfn": "probnn.inference.pfn:fit_pfn",
     }
     default_method: ClassVar[str] = "nuts"
 

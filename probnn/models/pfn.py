@@ -224,7 +224,9 @@ class PFN(nn.Module):
     def predictive(self, context: PFNContext, x_target: torch.Tensor) -> BarPredictive:
         """Posterior predictive at ``x_target [B, m, d]`` in the targets' own units: batch ``[B, m]``."""
         logits = self.predict_logits(context, x_target)
-        bar = BarPredictive(logits.detach().to(torch.float64), self.borders)
+        # keep the graph only for inputs that ask for gradients (acquisition optimisation in x)
+        logits = logits if x_target.requires_grad else logits.detach()
+        bar = BarPredictive(logits.to(torch.float64), self.borders)
         return bar.affine(context.shift.detach().to(torch.float64)[:, None],
                           context.scale.detach().to(torch.float64)[:, None])
 

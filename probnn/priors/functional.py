@@ -46,7 +46,7 @@ from probnn.errors import InputError, InputTypeError
 from probnn.models.base import Model
 from probnn.priors.distances import FunctionDistance, estimate_wasserstein, make_distance
 from probnn.priors.measurement import MeasurementSet, as_measurement_set
-from probnn.priors.weight import GaussianWeightPrior, WeightPrior
+from probnn.priors.weight import GaussianWeightPrior, HierarchicalWeightPrior, WeightPrior
 from probnn.progress import progress_bar
 from probnn.random import GeneratorLike, as_generator, derive_seed
 from probnn.validation import check_positive_int
@@ -90,13 +90,16 @@ def learnable_copy(prior: WeightPrior, num_layers: int) -> WeightPrior:
     """A copy of ``prior`` whose hyperparameters are trainable.
 
     A fixed :class:`GaussianWeightPrior` becomes a learnable per-layer one initialised at its current
-    stds (the usual starting point, ``N(0, 1)`` in the NT convention); any other prior must already
-    own ``nn.Parameter``\\ s (e.g. ``HierarchicalWeightPrior(learnable=True)`` or a flow prior).
+    stds (the usual starting point, ``N(0, 1)`` in the NT convention); a :class:`HierarchicalWeightPrior`
+    becomes one with learnable per-layer shapes and rates at its current values (the paper's family);
+    any other prior must already own ``nn.Parameter``\\ s (e.g. a flow prior).
     """
     if isinstance(prior, GaussianWeightPrior) and not prior.learnable:
         weight_stds = [float(prior.stds(layer)[0]) for layer in range(num_layers)]
         bias_stds = [float(prior.stds(layer)[1]) for layer in range(num_layers)]
         return GaussianWeightPrior(weight_stds, bias_stds, learnable=True)
+    if isinstance(prior, HierarchicalWeightPrior) and not (prior.learnable and prior.num_layers == num_layers):
+        return prior.learnable_copy(num_layers)
     prior = copy.deepcopy(prior)
     if not any(True for _ in prior.parameters()):
         raise InputError(f"{type(prior).__name__} has no learnable parameters; build it with learnable=True "
@@ -113,15 +116,15 @@ def fit_functional_prior(bnn: Model, target: Model, *, measurement_set: Measurem
                          num_function_samples: int = 128, num_steps: int = 200,
                          distance: str | FunctionDistance = "wasserstein",
                          distance_options: dict[str, Any] | None = None, learning_rate: float = 0.05,
-                         learning_rate_schedule: str = "constant",
+                         learning_rate_schedule: str = "constant", optimizer: str = "rmsprop",
                          generator: GeneratorLike = None, progress: bool | None = None) -> FunctionalPriorFit:
     """Fit ``bnn.prior``'s hyperparameters so that the BNN's prior over functions matches ``target``'s.
 
     Args:
         bnn: a :class:`probnn.models.bnn.BNN` (anything with ``prior``, ``layer_shapes`` and
             ``forward_with_weights``). Its prior is copied (never modified): a fixed
-            :class:`GaussianWeightPrior` becomes a learnable per-layer one; other priors must be built
-            with learnable parameters.
+            :class:`GaussianWeightPrior` or :class:`HierarchicalWeightPrior` becomes a learnable per-layer
+            one; other priors must be built with learnable parameters.
         target: any probnn :class:`Model` with a prior over functions; only
             ``target.sample_prior_functions(x [M, d], S, generator=...) -> [S, M, out]`` is used
             (hyperparameters are redrawn per function for hierarchical targets).
@@ -131,11 +134,13 @@ def fit_functional_prior(bnn: Model, target: Model, *, measurement_set: Measurem
         num_steps: outer (prior) steps (paper: 800 toy, 200 UCI).
         distance: ``"wasserstein"`` (critic), ``"sliced_wasserstein"``, ``"mmd"``, or an instance.
         distance_options: keyword options of the named distance (e.g. ``{"num_critic_steps": 5}``).
-        learning_rate: RMSprop step size on the prior's (log-scale) parameters (paper: 0.05).
+        learning_rate: optimizer step size on the prior's (log-scale) parameters (paper: 0.05).
         learning_rate_schedule: ``"constant"`` (the paper's) or ``"cosine"``: the step size decays as
             ``learning_rate * (1 + cos(pi t / num_steps)) / 2`` so the last steps stop jittering the
             hyperparameters (with a constant RMSprop step each log-std moves by about
             ``learning_rate`` per step however close it is to the optimum).
+        optimizer: ``"rmsprop"`` (the paper's) or ``"adam"`` (betas 0.9, 0.999); Adam's steps shrink with
+            the gradient's signal-to-noise ratio, which suits priors with many parameters such as flows.
         generator: seed or ``torch.Generator``; the same seed gives the same fit.
         progress: show a progress bar with the current distance.
 
@@ -153,6 +158,8 @@ def fit_functional_prior(bnn: Model, target: Model, *, measurement_set: Measurem
         raise InputError(f"learning_rate must be positive; got {learning_rate!r}")
     if learning_rate_schedule not in ("constant", "cosine"):
         raise InputError(f"learning_rate_schedule must be 'constant' or 'cosine'; got {learning_rate_schedule!r}")
+    if optimizer not in ("rmsprop", "adam"):
+        raise InputError(f"optimizer must be 'rmsprop' or 'adam'; got {optimizer!r}")
     measurement = as_measurement_set(measurement_set)
     if measurement.num_features != bnn.layer_shapes[0][0]:
         raise InputError(f"measurement_set has {measurement.num_features} features but the BNN takes "
@@ -162,8 +169,8 @@ def fit_functional_prior(bnn: Model, target: Model, *, measurement_set: Measurem
     layer_shapes = bnn.layer_shapes
     prior = learnable_copy(bnn.prior, len(layer_shapes))
     parameters = [parameter for parameter in prior.parameters() if parameter.requires_grad]
-    optimizer = torch.optim.RMSprop(parameters, lr=learning_rate)
-    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, num_steps)
+    step_rule = (torch.optim.Adam if optimizer == "adam" else torch.optim.RMSprop)(parameters, lr=learning_rate)
+    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(step_rule, num_steps)
                 if learning_rate_schedule == "cosine" else None)
     history: list[float] = []
     start = time.perf_counter()
@@ -176,9 +183,9 @@ def fit_functional_prior(bnn: Model, target: Model, *, measurement_set: Measurem
         layers = prior.sample(layer_shapes, num_function_samples, generator=generator)
         model_functions = _flat(bnn.forward_with_weights(x.to(torch.float32), layers))
         loss = distance_function(target_functions, model_functions, generator=generator)
-        optimizer.zero_grad(set_to_none=True)
+        step_rule.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
+        step_rule.step()
         if schedule is not None:
             schedule.step()
         history.append(float(loss.detach()))
@@ -191,7 +198,7 @@ def fit_functional_prior(bnn: Model, target: Model, *, measurement_set: Measurem
         "num_steps": num_steps,
         "learning_rate": learning_rate,
         "learning_rate_schedule": learning_rate_schedule,
-        "optimizer": "RMSprop",
+        "optimizer": "Adam" if optimizer == "adam" else "RMSprop",
         "target": type(target).__name__,
         "time_seconds": time.perf_counter() - start,
     }

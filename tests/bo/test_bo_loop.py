@@ -112,3 +112,66 @@ def test_pi_and_ucb_scores():
     torch.testing.assert_close(pi, torch.special.ndtr(torch.tensor([0.5, -0.25], dtype=torch.float64)))
     ucb = acquisition_scores(predictive, 0.5, "ucb", beta=4.0)
     torch.testing.assert_close(ucb, torch.tensor([2.0, 3.0], dtype=torch.float64))
+
+
+def _fitted_gp_score():
+    x = torch.rand(12, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    y = torch.sin(6 * x).sum(-1)
+    y = (y - y.mean()) / y.std()
+    posterior = probnn.fit(probnn.models.GP(), x, y, method="exact", progress=False)
+    from probnn.bo.surrogate import predict_latent
+
+    return x, y, lambda z: acquisition_scores(predict_latent(posterior, z), float(y.min()), "ei")
+
+
+def test_exact_gp_acquisition_gradient_matches_finite_differences():
+    from probnn.bo.loop import _differentiable_scores
+
+    x, _, score = _fitted_gp_score()
+    points = (x[:4] + 0.03).clamp(0, 1).requires_grad_(True)
+    (gradient,) = torch.autograd.grad(score(points).sum(), points)
+    step = 1e-6
+    for j in range(2):
+        shift = torch.zeros_like(points)
+        shift[:, j] = step
+        with torch.no_grad():
+            central = (score(points + shift) - score(points - shift)) / (2 * step)
+        torch.testing.assert_close(gradient[:, j], central, rtol=1e-4, atol=1e-6)
+    assert _differentiable_scores(score, points[:1])
+    # scores that autograd cannot reach fall back to finite differences
+    assert not _differentiable_scores(lambda z: score(z).detach(), points[:1])
+
+
+def test_gradient_polish_improves_every_start_and_stays_in_the_cube():
+    from probnn.bo.loop import _polish_with_finite_differences, _polish_with_gradients
+
+    _, _, score = _fitted_gp_score()
+    starts = torch.rand(6, 2, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    with torch.no_grad():
+        before = score(starts)
+    polished, after = _polish_with_gradients(score, starts)
+    assert bool(((polished >= 0) & (polished <= 1)).all())
+    assert bool((after >= before - 1e-9).all())                 # no start gets worse
+    assert float(after.max()) > float(before.max())
+    # the gradient polish reaches at least the finite-difference polish's best value
+    _, fd_after = _polish_with_finite_differences(score, starts)
+    assert float(after.max()) >= float(fd_after.max()) - 1e-3 * abs(float(fd_after.max()))
+
+
+def test_loop_gives_pfn_unit_cube_inputs_without_rescaling(monkeypatch):
+    from probnn.models.pfn import PFN
+
+    seen = []
+    original = probnn.bo.loop.fit
+
+    def recording_fit(model, x, y, **options):
+        seen.append(options.get("rescale_inputs"))
+        return original(model, x, y, **options)
+
+    monkeypatch.setattr(probnn.bo.loop, "fit", recording_fit)
+    torch.manual_seed(0)
+    network = PFN(torch.linspace(-4, 4, 33, dtype=torch.float64), max_features=2, width=16, depth=1, heads=2)
+    minimize(lambda x: float(((x - 0.5) ** 2).sum()), [[0.0, 0.0], [1.0, 1.0]], surrogate=probnn.models.GP(),
+             method="pfn", fit_options={"checkpoint": network}, budget=5, initial_points=3, generator=0,
+             progress=False)
+    assert seen == [False, False]

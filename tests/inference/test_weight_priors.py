@@ -39,16 +39,21 @@ def test_learnable_prior_draws_are_differentiable() -> None:
     layers = prior.sample(SHAPES, 5, generator=0)
     sum(w.square().sum() for w, _ in layers).backward()
     assert prior.log_weight_std.grad is not None and bool((prior.log_weight_std.grad != 0).all())
-    hierarchical = HierarchicalWeightPrior(learnable=True)
-    sum(w.square().sum() for w, _ in hierarchical.sample(SHAPES, 5, generator=0)).backward()
-    assert hierarchical.log_rate.grad is not None and hierarchical.log_shape.grad is not None
+    hierarchical = HierarchicalWeightPrior(num_layers=2, learnable=True)
+    sum(w.square().sum() + b.square().sum() for w, b in hierarchical.sample(SHAPES, 5, generator=0)).backward()
+    for name in ("log_weight_shape", "log_weight_rate", "log_bias_shape", "log_bias_rate"):
+        gradient = getattr(hierarchical, name).grad
+        assert gradient is not None and bool((gradient != 0).all()), name
 
 
 @pytest.mark.parametrize("prior", [HierarchicalWeightPrior(2.0, 3.0), ScaleMixtureLastLayerPrior(1.0, 1.0, 2.5, 1.5)])
 def test_gamma_mixture_log_prob_matches_quadrature(prior) -> None:
     """The closed-form marginal over the precision equals 1-D numerical integration."""
     layers = prior.sample([(2, 3), (3, 1)], 2, generator=3)
-    shape, rate = prior.log_shape.exp().double(), prior.log_rate.exp().double()
+    if isinstance(prior, HierarchicalWeightPrior):
+        shape, rate = prior.log_weight_shape[-1].exp().double(), prior.log_weight_rate[-1].exp().double()
+    else:
+        shape, rate = prior.log_shape.exp().double(), prior.log_rate.exp().double()
     weight = layers[-1][0][0].double()
     grid = torch.linspace(1e-4, 60, 400001, dtype=torch.float64)
     log_gamma = torch.distributions.Gamma(shape, rate).log_prob(grid)

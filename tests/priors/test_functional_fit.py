@@ -16,6 +16,7 @@ from probnn.priors import (
     GaussianWeightPrior,
     GridMeasurementSet,
     HierarchicalWeightPrior,
+    ScaleMixtureLastLayerPrior,
     fit_functional_prior,
     function_space_distance,
 )
@@ -75,7 +76,7 @@ def test_fit_reduces_distance_and_is_reproducible():
     assert measure(fit.prior) < 0.7 * measure(bnn.prior)
 
 
-@pytest.mark.parametrize("prior", [GaussianWeightPrior(), HierarchicalWeightPrior(learnable=True),
+@pytest.mark.parametrize("prior", [GaussianWeightPrior(), HierarchicalWeightPrior(3.0, 3.0, 3.0, 3.0),
                                    FlowWeightPrior([(1, 8), (8, 1)], num_couplings=2, hidden_features=4)],
                          ids=["gaussian", "hierarchical", "flow"])
 def test_reparameterised_gradients_reach_every_prior_parameter(prior):
@@ -136,7 +137,8 @@ def test_flow_prior_jax_log_density_matches_torch():
 def test_fitted_prior_round_trips_through_save_and_load(tmp_path, prior):
     bnn = BNN(1, hidden=(6,), prior=prior)
     fit = fit_functional_prior(bnn, _target(), measurement_set=GRID, num_function_samples=8, num_steps=3,
-                               distance="mmd", generator=2, progress=False)
+                               distance="mmd", optimizer="adam", generator=2, progress=False)
+    assert fit.fit_info["optimizer"] == "Adam"
     fit.save(tmp_path / "fit")
     loaded = probnn.load(tmp_path / "fit")
     assert isinstance(loaded, FunctionalPriorFit)
@@ -155,8 +157,11 @@ def test_bad_arguments_are_named():
     with pytest.raises(InputError, match="measurement_set has 1 features"):
         fit_functional_prior(bnn, _target(), measurement_set=GRID, num_steps=1, progress=False)
     with pytest.raises(InputError, match="no learnable parameters"):
-        fit_functional_prior(BNN(1, hidden=(4,), prior=HierarchicalWeightPrior()), _target(),
+        fit_functional_prior(BNN(1, hidden=(4,), prior=ScaleMixtureLastLayerPrior()), _target(),
                              measurement_set=GRID, num_steps=1, progress=False)
+    with pytest.raises(InputError, match="optimizer"):
+        fit_functional_prior(BNN(1, hidden=(4,)), _target(), measurement_set=GRID, num_steps=1, optimizer="sgd",
+                             progress=False)
     with pytest.raises(InputError, match="learning_rate_schedule"):
         fit_functional_prior(BNN(1, hidden=(4,)), _target(), measurement_set=GRID, num_steps=1,
                              learning_rate_schedule="linear", progress=False)
