@@ -50,6 +50,8 @@ FUNCTIONS = {
     "hartmann6": ("Hartmann", {"dim": 6}, 40, 7),
     "ackley5": ("Ackley", {"dim": 5}, 40, 6),
 }
+#: ``--pfn-checkpoint``: a PFN file for the ``pfn`` surrogate (``None``: the shipped one).
+PFN_CHECKPOINT: str | None = None
 SURROGATES = ["botorch-stgp", "probnn-gp", "probnn-nngp", "probnn-student-t", "pfn", "bnn-nuts", "random"]
 
 
@@ -110,15 +112,16 @@ def probnn_surrogate(name: str, d: int, quick: bool):
                                                          torch.tensor(2.0, dtype=torch.float64))
         return mixture(NNGPKernel(depth=3, activation="relu"), scale_prior=inverse_gamma, noise="learned"), None, {}
     if name == "pfn":
-        try:
-            from probnn.inference.pfn import default_checkpoint
+        from probnn.inference.pfn import default_checkpoint, load_pfn
 
-            default_checkpoint(probnn.models.GP())
+        try:
+            checkpoint = PFN_CHECKPOINT or default_checkpoint(probnn.models.GP())
+            network = load_pfn(checkpoint)
         except Exception as error:
             return f"no PFN checkpoint: {error}"
-        if d > 3:
-            return "the shipped GP-hyperprior PFN covers d <= 3 only"
-        return probnn.models.GP(), "pfn", {}
+        if d > network.max_features:
+            return f"the PFN ({checkpoint}) covers d <= {network.max_features} only"
+        return probnn.models.GP(), "pfn", {"checkpoint": checkpoint}
     if name == "bnn-nuts":
         options = {"num_warmup": 100, "num_samples": 100, "num_chains": 1}
         return probnn.models.BNN(d, hidden=(32,), noise="learned"), "nuts", options
@@ -217,7 +220,11 @@ def main() -> None:
     parser.add_argument("--budget-scale", type=float, default=1.0)
     parser.add_argument("--render-only", action="store_true", help="merge the part files and render")
     parser.add_argument("--part", default="", help="write to <stem>.part-<name>.json (for parallel runs)")
+    parser.add_argument("--pfn-checkpoint", default="",
+                        help="PFN file for the 'pfn' surrogate (default: the shipped GP-hyperprior PFN, d <= 3)")
     args = parser.parse_args()
+    global PFN_CHECKPOINT
+    PFN_CHECKPOINT = args.pfn_checkpoint or None
     set_quiet(True)
     torch.set_num_threads(1)
     stem = "bo_quick" if args.quick else "bo"
@@ -235,7 +242,8 @@ def main() -> None:
     results["settings"] = {"python": platform.python_version(), "torch": torch.__version__,
                            "budget_scale": args.budget_scale if not args.quick else 0.3,
                            "functions": {k: {"budget": v[2], "initial_points": v[3]} for k, v in FUNCTIONS.items()},
-                           "bnn_nuts": "BNN(hidden=(32,), learned noise), NUTS 1 chain, 100 warm-up + 100 draws"}
+                           "bnn_nuts": "BNN(hidden=(32,), learned noise), NUTS 1 chain, 100 warm-up + 100 draws",
+                           "pfn_checkpoint": args.pfn_checkpoint or "shipped pfn_gp_hyperprior (d <= 3)"}
     seeds = range(args.first_seed, args.first_seed + (2 if args.quick else args.seeds))
     if not args.render_only:
         for function_name in args.functions.split(","):
