@@ -11,6 +11,9 @@ Inputs live in the unit cube ``[0, 1]^d`` (``fit_pfn`` rescales data there).
   the unit cube), ``outputscale ~ LogNormal(0, 0.5)`` and noise variance ``~ LogNormal(log 0.02, 1.2)``
   (95 % in ``[0.002, 0.2]``, signal-to-noise from 5 to 500), ``d`` drawn from 1..3; targets
   standardised with the training set's mean and std, so the shipped PFN works in any units.
+* ``gp-bo``: the GP prior for Bayesian optimisation of (nearly) deterministic objectives: as
+  ``gp-hyperprior`` but with the lengthscale location scaled by ``sqrt(d)``, noise variance
+  ``~ LogNormal(log 1e-4, 2)`` and ``d`` drawn from 1..6.
 * ``bnn``: a small Bayesian neural network prior (one hidden layer of 50 tanh units, Gaussian
   weight prior, noise standard deviation 0.1), when :mod:`probnn.models.bnn` is available.
 """
@@ -78,6 +81,34 @@ def hyperprior_gp(num_features: int) -> Model:
     return GP(kernel, noise="learned", mean="zero", num_features=num_features, hyperpriors=hyperpriors)
 
 
+#: Hyperpriors of the ``gp-bo`` preset (location, scale of log-normals). The lengthscale location
+#: grows with the dimension (``log(0.35 sqrt(d))``: a fixed per-dimension lengthscale makes functions
+#: ever more wiggly as d grows), and the noise variance is centred at 1e-4 (95 % in [2e-6, 5e-3]): black-box
+#: objectives in Bayesian optimisation are mostly deterministic, and a model that believes in noise
+#: keeps re-evaluating its incumbent (EI stays positive where the predictive spread cannot shrink).
+BO_HYPERPRIOR_LOGNORMALS = {
+    "lengthscale": (math.log(0.35), 0.6),
+    "outputscale": (0.0, 0.5),
+    "noise": (math.log(1e-4), 2.0),
+}
+
+
+def bo_gp(num_features: int) -> Model:
+    """The ``gp-bo`` preset's model for ``num_features`` inputs (see :data:`BO_HYPERPRIOR_LOGNORMALS`)."""
+    import gpytorch
+
+    from probnn.gp.regression import GP
+
+    kernel = gpytorch.kernels.ScaleKernel(gpytorch.kernels.RBFKernel(ard_num_dims=num_features))
+    locations = dict(BO_HYPERPRIOR_LOGNORMALS)
+    locations["lengthscale"] = (locations["lengthscale"][0] + 0.5 * math.log(num_features),
+                                locations["lengthscale"][1])
+    hyperpriors = {name: torch.distributions.LogNormal(torch.tensor(loc, dtype=torch.float64),
+                                                       torch.tensor(scale, dtype=torch.float64))
+                   for name, (loc, scale) in locations.items()}
+    return GP(kernel, noise="learned", mean="zero", num_features=num_features, hyperpriors=hyperpriors)
+
+
 def small_bnn(num_features: int) -> Model:
     """The ``bnn`` preset's model (needs :mod:`probnn.models.bnn`)."""
     try:
@@ -97,6 +128,12 @@ PRESETS: dict[str, PriorPreset] = {
                                  "GP, RBF-ARD, LogNormal hyperpriors on lengthscales, outputscale and noise; "
                                  "x in [0,1]^d, d=1..3; targets standardised",
                                  {"lognormal_hyperpriors": {k: list(v) for k, v in HYPERPRIOR_LOGNORMALS.items()}}),
+    "gp-bo": PriorPreset("gp-bo", bo_gp, (1, 6), "standardise",
+                         "GP for Bayesian optimisation: RBF-ARD, lengthscale ~ LogNormal(log(0.35 sqrt(d)), 0.6), "
+                         "outputscale ~ LogNormal(0, 0.5), noise variance ~ LogNormal(log 1e-4, 2); x in [0,1]^d, "
+                         "d=1..6; targets standardised",
+                         {"lognormal_hyperpriors": {k: list(v) for k, v in BO_HYPERPRIOR_LOGNORMALS.items()},
+                          "lengthscale_location_per_dimension": "log(0.35) + 0.5 log(d)"}),
     "bnn": PriorPreset("bnn", small_bnn, 1, "standardise",
                        "BNN 1-50-1 tanh, Gaussian weight prior, noise std 0.1; x in [0,1]"),
 }
