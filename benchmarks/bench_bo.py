@@ -9,8 +9,9 @@ Ackley-5 (d=5, on BoTorch's default box [-32.768, 32.768]^5). Surrogates:
 * ``probnn-gp``: ``probnn.bo.minimize`` with ``probnn.models.GP()`` (RBF-ARD, type-II ML), closed-form
   log-EI on its Gaussian predictive.
 * ``probnn-nngp``, ``probnn-student-t``: the NNGP and Student-t process (from the ``gp`` branch),
-  when installed; ``pfn``: the GP-hyperprior PFN (``method="pfn"``) when its checkpoint ships (it
-  covers d <= 3, so Branin only); ``bnn-nuts``: a BNN fitted by NUTS at every iteration.
+  when installed; ``pfn``: the shipped GP-hyperprior PFN (``method="pfn"``; it covers d <= 3, so
+  Branin only); ``pfn-bo``: a PFN trained on the ``gp-bo`` prior (nearly noise-free GP, d <= 6),
+  ``benchmarks/results/pfn_gp_bo/``; ``bnn-nuts``: a BNN fitted by NUTS at every iteration.
 * ``random``: uniform random search.
 
 Every surrogate of a seed shares the same uniform initial design (``probnn.bo.loop.initial_design``).
@@ -50,9 +51,10 @@ FUNCTIONS = {
     "hartmann6": ("Hartmann", {"dim": 6}, 40, 7),
     "ackley5": ("Ackley", {"dim": 5}, 40, 6),
 }
-#: ``--pfn-checkpoint``: a PFN file for the ``pfn`` surrogate (``None``: the shipped one).
-PFN_CHECKPOINT: str | None = None
-SURROGATES = ["botorch-stgp", "probnn-gp", "probnn-nngp", "probnn-student-t", "pfn", "bnn-nuts", "random"]
+#: The ``pfn-bo`` surrogate: a PFN trained by ``probnn pretrain --prior gp-bo`` (nearly noise-free GP
+#: prior for deterministic objectives, d = 1..6); its training record lies beside it.
+BO_PFN_CHECKPOINT = Path(__file__).resolve().parent / "results" / "pfn_gp_bo" / "model.safetensors"
+SURROGATES = ["botorch-stgp", "probnn-gp", "probnn-nngp", "probnn-student-t", "pfn", "pfn-bo", "bnn-nuts", "random"]
 
 
 def make_function(name: str):
@@ -111,11 +113,11 @@ def probnn_surrogate(name: str, d: int, quick: bool):
         inverse_gamma = torch.distributions.InverseGamma(torch.tensor(2.0, dtype=torch.float64),
                                                          torch.tensor(2.0, dtype=torch.float64))
         return mixture(NNGPKernel(depth=3, activation="relu"), scale_prior=inverse_gamma, noise="learned"), None, {}
-    if name == "pfn":
+    if name in ("pfn", "pfn-bo"):
         from probnn.inference.pfn import default_checkpoint, load_pfn
 
         try:
-            checkpoint = PFN_CHECKPOINT or default_checkpoint(probnn.models.GP())
+            checkpoint = BO_PFN_CHECKPOINT if name == "pfn-bo" else default_checkpoint(probnn.models.GP())
             network = load_pfn(checkpoint)
         except Exception as error:
             return f"no PFN checkpoint: {error}"
@@ -220,11 +222,7 @@ def main() -> None:
     parser.add_argument("--budget-scale", type=float, default=1.0)
     parser.add_argument("--render-only", action="store_true", help="merge the part files and render")
     parser.add_argument("--part", default="", help="write to <stem>.part-<name>.json (for parallel runs)")
-    parser.add_argument("--pfn-checkpoint", default="",
-                        help="PFN file for the 'pfn' surrogate (default: the shipped GP-hyperprior PFN, d <= 3)")
     args = parser.parse_args()
-    global PFN_CHECKPOINT
-    PFN_CHECKPOINT = args.pfn_checkpoint or None
     set_quiet(True)
     torch.set_num_threads(1)
     stem = "bo_quick" if args.quick else "bo"
@@ -243,7 +241,8 @@ def main() -> None:
                            "budget_scale": args.budget_scale if not args.quick else 0.3,
                            "functions": {k: {"budget": v[2], "initial_points": v[3]} for k, v in FUNCTIONS.items()},
                            "bnn_nuts": "BNN(hidden=(32,), learned noise), NUTS 1 chain, 100 warm-up + 100 draws",
-                           "pfn_checkpoint": args.pfn_checkpoint or "shipped pfn_gp_hyperprior (d <= 3)"}
+                           "pfn": "shipped pfn_gp_hyperprior (d <= 3)",
+                           "pfn-bo": "benchmarks/results/pfn_gp_bo (probnn pretrain --prior gp-bo, d <= 6)"}
     seeds = range(args.first_seed, args.first_seed + (2 if args.quick else args.seeds))
     if not args.render_only:
         for function_name in args.functions.split(","):
