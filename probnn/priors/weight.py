@@ -60,6 +60,19 @@ def _per_layer(value: float | Sequence[float], num_layers: int | None, name: str
     return values
 
 
+def _common_num_layers(values: dict[str, list[float] | float], num_layers: int | None, learnable: bool) -> int | None:
+    """The number of layers that per-layer hyperparameter ``values`` agree on (``num_layers`` if none is a
+    sequence); a learnable prior needs one."""
+    lengths = {len(value) for value in values.values() if isinstance(value, list)}
+    if len(lengths) > 1:
+        raise InputError(f"{' and '.join(values)} have different numbers of layers: {sorted(lengths)}")
+    if lengths:
+        num_layers = lengths.pop()
+    if learnable and num_layers is None:
+        raise InputError(f"learnable=True needs num_layers (or per-layer {' / '.join(values)} sequences)")
+    return num_layers
+
+
 def _normal_log_prob(value: torch.Tensor, std: torch.Tensor, dims: int) -> torch.Tensor:
     """Sum of ``log N(value; 0, std^2)`` over the last ``dims`` axes."""
     log_density = -0.5 * (value / std) ** 2 - torch.log(std) - 0.5 * _LOG_2PI
@@ -153,13 +166,7 @@ class GaussianWeightPrior(WeightPrior):
         super().__init__()
         weight = _per_layer(weight_std, num_layers, "weight_std")
         bias = _per_layer(bias_std, num_layers, "bias_std")
-        lengths = {len(v) for v in (weight, bias) if isinstance(v, list)}
-        if len(lengths) > 1:
-            raise InputError(f"weight_std and bias_std have different numbers of layers: {sorted(lengths)}")
-        if lengths:
-            num_layers = lengths.pop()
-        if learnable and num_layers is None:
-            raise InputError("learnable=True needs num_layers (or per-layer weight_std / bias_std sequences)")
+        num_layers = _common_num_layers({"weight_std": weight, "bias_std": bias}, num_layers, learnable)
         self.num_layers = num_layers
         self.learnable = bool(learnable)
         size = num_layers if num_layers is not None else 1
@@ -405,13 +412,7 @@ class HierarchicalWeightPrior(_GammaPrecisionPrior):
             requested["bias_precision_shape"] = 1.0 if bias_precision_shape is None else bias_precision_shape
             requested["bias_precision_rate"] = 1.0 if bias_precision_rate is None else bias_precision_rate
         values = {name: _per_layer(value, num_layers, name) for name, value in requested.items()}
-        lengths = {len(value) for value in values.values() if isinstance(value, list)}
-        if len(lengths) > 1:
-            raise InputError(f"per-layer hyperparameters have different numbers of layers: {sorted(lengths)}")
-        if lengths:
-            num_layers = lengths.pop()
-        if learnable and num_layers is None:
-            raise InputError("learnable=True needs num_layers (or per-layer hyperparameter sequences)")
+        num_layers = _common_num_layers(values, num_layers, learnable)
         self.num_layers = num_layers
         self.learnable = bool(learnable)
         self.bias_std = bias_std
