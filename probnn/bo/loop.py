@@ -191,19 +191,25 @@ def _differentiable_scores(score: Callable[[torch.Tensor], torch.Tensor], points
     return gradient is not None and bool(torch.isfinite(gradient).all())
 
 
-def _polish_with_gradients(score: Callable[[torch.Tensor], torch.Tensor], starts: torch.Tensor,
-                           ) -> tuple[torch.Tensor, torch.Tensor]:
-    """L-BFGS-B from each start ``[k, d]`` with exact autograd gradients of the score.
+def _polish(score: Callable[[torch.Tensor], torch.Tensor], starts: torch.Tensor, *, exact_gradients: bool,
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """L-BFGS-B from each start ``[k, d]`` inside the unit cube; returns the polished points and scores.
 
-    Each start is polished on its own: optimising the ``k`` starts jointly on ``sum_i score(x_i)`` (one
-    batched call per step) couples them through the shared line search, and a start sitting where the
-    log-acquisition is steep stalls the others. Returns the polished points and their scores.
+    With ``exact_gradients`` the gradient of the score comes from autograd; otherwise SciPy takes
+    finite differences (for scores autograd cannot reach, e.g. the Student-t EI whose CDF is SciPy's).
+    Each start is polished on its own: optimising the starts jointly on ``sum_i score(x_i)`` couples
+    them through the shared line search, and a start where the log-acquisition is steep stalls the others.
     """
     from scipy.optimize import minimize as scipy_minimize
 
     d = starts.shape[1]
 
-    def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
+    def negative(flat: np.ndarray) -> float:
+        with torch.no_grad():
+            value = float(score(torch.as_tensor(flat, dtype=torch.float64).reshape(1, d))[0])
+        return -value if math.isfinite(value) else 1e300
+
+    def negative_with_gradient(flat: np.ndarray) -> tuple[float, np.ndarray]:
         point = torch.as_tensor(flat, dtype=torch.float64).reshape(1, d).requires_grad_(True)
         with torch.enable_grad():
             value = score(point)[0]
@@ -215,29 +221,8 @@ def _polish_with_gradients(score: Callable[[torch.Tensor], torch.Tensor], starts
 
     points, values = [], []
     for start in starts:
-        result = scipy_minimize(objective, start.numpy(), jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * d,
-                                options={"maxiter": POLISH_ITERATIONS})
-        points.append(torch.as_tensor(result.x, dtype=torch.float64).clamp(0, 1))
-        values.append(-float(result.fun) if result.fun < 1e300 else -math.inf)
-    return torch.stack(points), torch.tensor(values, dtype=torch.float64)
-
-
-def _polish_with_finite_differences(score: Callable[[torch.Tensor], torch.Tensor], starts: torch.Tensor,
-                                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """L-BFGS-B from each start with finite-difference gradients, for scores autograd cannot reach
-    (e.g. the Student-t EI, whose CDF comes from SciPy)."""
-    from scipy.optimize import minimize as scipy_minimize
-
-    d = starts.shape[1]
-
-    def negative(point: np.ndarray) -> float:
-        with torch.no_grad():
-            value = float(score(torch.as_tensor(point, dtype=torch.float64).reshape(1, d))[0])
-        return -value if math.isfinite(value) else 1e300
-
-    points, values = [], []
-    for start in starts:
-        result = scipy_minimize(negative, start.numpy(), method="L-BFGS-B", bounds=[(0.0, 1.0)] * d,
+        result = scipy_minimize(negative_with_gradient if exact_gradients else negative, start.numpy(),
+                                jac=exact_gradients, method="L-BFGS-B", bounds=[(0.0, 1.0)] * d,
                                 options={"maxiter": POLISH_ITERATIONS})
         points.append(torch.as_tensor(result.x, dtype=torch.float64).clamp(0, 1))
         values.append(-float(result.fun) if result.fun < 1e300 else -math.inf)
@@ -261,10 +246,7 @@ def _optimise_acquisition(score: Callable[[torch.Tensor], torch.Tensor], unit_x:
     order = torch.argsort(values, descending=True)[:NUM_REFINE]
     best_point, best_value = candidates[order[0]], float(values[order[0]])
     starts = candidates[order]
-    if _differentiable_scores(score, starts[:1]):
-        polished, polished_values = _polish_with_gradients(score, starts)
-    else:
-        polished, polished_values = _polish_with_finite_differences(score, starts)
+    polished, polished_values = _polish(score, starts, exact_gradients=_differentiable_scores(score, starts[:1]))
     winner = int(torch.argmax(polished_values))
     if float(polished_values[winner]) > best_value:
         best_point = polished[winner]

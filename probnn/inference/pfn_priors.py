@@ -68,8 +68,9 @@ HYPERPRIOR_LOGNORMALS = {
 }
 
 
-def hyperprior_gp(num_features: int) -> Model:
-    """The ``gp-hyperprior`` preset's model for ``num_features`` inputs."""
+def _lognormal_hyperprior_gp(num_features: int, lognormals: dict[str, tuple[float, float]]) -> Model:
+    """Zero-mean RBF-ARD GP with log-normal hyperpriors ``{name: (location, scale)}`` on lengthscale,
+    outputscale and noise."""
     import gpytorch
 
     from probnn.gp.regression import GP
@@ -77,8 +78,13 @@ def hyperprior_gp(num_features: int) -> Model:
     kernel = gpytorch.kernels.ScaleKernel(gpytorch.kernels.RBFKernel(ard_num_dims=num_features))
     hyperpriors = {name: torch.distributions.LogNormal(torch.tensor(loc, dtype=torch.float64),
                                                        torch.tensor(scale, dtype=torch.float64))
-                   for name, (loc, scale) in HYPERPRIOR_LOGNORMALS.items()}
+                   for name, (loc, scale) in lognormals.items()}
     return GP(kernel, noise="learned", mean="zero", num_features=num_features, hyperpriors=hyperpriors)
+
+
+def hyperprior_gp(num_features: int) -> Model:
+    """The ``gp-hyperprior`` preset's model for ``num_features`` inputs."""
+    return _lognormal_hyperprior_gp(num_features, HYPERPRIOR_LOGNORMALS)
 
 
 #: Hyperpriors of the ``gp-bo`` preset (location, scale of log-normals). The lengthscale location
@@ -95,18 +101,9 @@ BO_HYPERPRIOR_LOGNORMALS = {
 
 def bo_gp(num_features: int) -> Model:
     """The ``gp-bo`` preset's model for ``num_features`` inputs (see :data:`BO_HYPERPRIOR_LOGNORMALS`)."""
-    import gpytorch
-
-    from probnn.gp.regression import GP
-
-    kernel = gpytorch.kernels.ScaleKernel(gpytorch.kernels.RBFKernel(ard_num_dims=num_features))
-    locations = dict(BO_HYPERPRIOR_LOGNORMALS)
-    locations["lengthscale"] = (locations["lengthscale"][0] + 0.5 * math.log(num_features),
-                                locations["lengthscale"][1])
-    hyperpriors = {name: torch.distributions.LogNormal(torch.tensor(loc, dtype=torch.float64),
-                                                       torch.tensor(scale, dtype=torch.float64))
-                   for name, (loc, scale) in locations.items()}
-    return GP(kernel, noise="learned", mean="zero", num_features=num_features, hyperpriors=hyperpriors)
+    location, scale = BO_HYPERPRIOR_LOGNORMALS["lengthscale"]
+    lognormals = {**BO_HYPERPRIOR_LOGNORMALS, "lengthscale": (location + 0.5 * math.log(num_features), scale)}
+    return _lognormal_hyperprior_gp(num_features, lognormals)
 
 
 def small_bnn(num_features: int) -> Model:

@@ -143,18 +143,18 @@ def test_exact_gp_acquisition_gradient_matches_finite_differences():
 
 
 def test_gradient_polish_improves_every_start_and_stays_in_the_cube():
-    from probnn.bo.loop import _polish_with_finite_differences, _polish_with_gradients
+    from probnn.bo.loop import _polish
 
     _, _, score = _fitted_gp_score()
     starts = torch.rand(6, 2, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     with torch.no_grad():
         before = score(starts)
-    polished, after = _polish_with_gradients(score, starts)
+    polished, after = _polish(score, starts, exact_gradients=True)
     assert bool(((polished >= 0) & (polished <= 1)).all())
     assert bool((after >= before - 1e-9).all())                 # no start gets worse
     assert float(after.max()) > float(before.max())
     # the gradient polish reaches at least the finite-difference polish's best value
-    _, fd_after = _polish_with_finite_differences(score, starts)
+    _, fd_after = _polish(score, starts, exact_gradients=False)
     assert float(after.max()) >= float(fd_after.max()) - 1e-3 * abs(float(fd_after.max()))
 
 

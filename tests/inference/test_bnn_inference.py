@@ -12,24 +12,17 @@ import warnings
 
 import pytest
 import torch
+from linear_regression_data import NOISE, linear_regression_posterior
 
 import probnn
 from probnn.inference.diagnostics import ConvergenceWarning, summarize, warn_if_unconverged
 from probnn.models import BNN
 
-NOISE = 0.5
-
 
 @pytest.fixture(scope="module")
 def data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(30, 2, generator=generator)
-    y = x @ torch.tensor([1.0, -0.5]) + 0.3 + NOISE * torch.randn(30, generator=generator)
-    design = torch.cat([x, torch.ones(30, 1)], 1).double()
-    precision = torch.diag(torch.tensor([2.0, 2.0, 1.0], dtype=torch.float64))  # fan_in = 2 -> var 1/2
-    covariance = torch.linalg.inv(precision + design.T @ design / NOISE**2)
-    mean = covariance @ design.T @ y.double() / NOISE**2
-    return x, y, mean, covariance
+    x, y, mean, precision = linear_regression_posterior()
+    return x, y, mean, torch.linalg.inv(precision)
 
 
 def theta(posterior) -> torch.Tensor:

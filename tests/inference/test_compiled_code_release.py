@@ -1,12 +1,12 @@
 """Many NUTS fits in one process: JAX's caches are cleared before the kernel's memory-map limit is hit."""
 
+import jax
 import pytest
 
 from probnn.inference import jax_bridge
 
 
 def test_caches_cleared_only_past_the_fraction_of_the_map_limit(monkeypatch):
-    jax = pytest.importorskip("jax")
     cleared = []
     monkeypatch.setattr(jax, "clear_caches", lambda: cleared.append(True))
     monkeypatch.setattr(jax_bridge, "_memory_map_usage", lambda: (30000, 65530))

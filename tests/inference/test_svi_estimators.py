@@ -17,26 +17,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+from linear_regression_data import NOISE, linear_regression_posterior
 
 import probnn
 from probnn.errors import InputError
 from probnn.inference.svi import make_guide, make_objective
 from probnn.models import BNN
 
-NOISE = 0.5
-
 
 @pytest.fixture(scope="module")
 def linear_data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """30 points of ``y = x w + b + noise``; the closed-form posterior mean and precision of ``(w, b)``."""
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(30, 2, generator=generator)
-    y = x @ torch.tensor([1.0, -0.5]) + 0.3 + NOISE * torch.randn(30, generator=generator)
-    design = torch.cat([x, torch.ones(30, 1)], 1).double()
-    prior_precision = torch.diag(torch.tensor([2.0, 2.0, 1.0], dtype=torch.float64))  # NT: Var w = 1 / fan_in
-    precision = prior_precision + design.T @ design / NOISE**2
-    mean = torch.linalg.solve(precision, design.T @ y.double() / NOISE**2)
-    return x, y, mean, precision
+    return linear_regression_posterior()
 
 
 def guide_moments(posterior) -> tuple[torch.Tensor, torch.Tensor]:

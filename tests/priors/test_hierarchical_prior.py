@@ -130,7 +130,6 @@ def test_save_load_round_trip_and_the_earlier_scalar_state(tmp_path):
 
 def test_numpyro_and_pyro_priors_agree_in_distribution_with_torch_draws():
     """Per-draw mean squares of every block: two-sample KS tests (Bonferroni over 12 tests at 1e-3)."""
-    pytest.importorskip("numpyro")
     import jax
     import pyro
     from numpyro.infer import Predictive
