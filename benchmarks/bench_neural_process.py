@@ -1,23 +1,27 @@
-"""Neural processes on the standard 1D protocol: CNP, NP, MPNP (+ ablations) and the PFN, same budget.
+"""Neural processes on the standard 1D protocol: CNP, NP, MPNP (+ ablations), ACNP, MPANP and the PFN, same budget.
 
 Protocol (the bnp code of Lee et al., scaled down for a shared 2-core CPU):
 
 * tasks: ``x ~ U[-2, 2]``; GP prior with per-task ``l ~ U(0.1, 0.6)``, ``s ~ U(0.1, 1)``, noise std 0.02
-  (:class:`probnn.models.neural_process.RandomKernelGP`): RBF and Matern-5/2 for training;
+  (:class:`probnn.models.neural_process.RandomKernelGP`): RBF, Matern-5/2 and periodic for training;
   evaluation on the training kernel and, for RBF-trained models, on RBF + Student-t noise
   (``gamma t_2.1``, ``gamma ~ U(0, 0.15)``).
 * training: the shared driver :func:`probnn.inference.pretrain.pretrain`, 50 points per task with
-  context size ``U{3..46}`` (targets = the rest), Adam with peak learning rate 5e-4, linear warm-up,
-  cosine decay; the SAME ``steps x batch_size`` for every model (paper: 100k x 100; here far less,
-  see ``--steps``), width 64 (paper: 128).
+  context size ``U{3..46}`` (targets = the rest), Adam, linear warm-up over 5 % of the steps, cosine
+  decay to zero, gradient-norm clip 1; the SAME ``steps x batch_size`` and peak learning rate for every
+  model (paper: 100k x 100 at 5e-4; here far less, see ``--steps``). The peak learning rate was chosen
+  ONCE by ``--pilot`` (CNP only, on validation tasks drawn with another seed than the evaluation set)
+  and then frozen for every model.
 * evaluation: a fixed set of tasks per kernel (the same for every model and seed), context size
   ``U{3..46}`` and target size ``U{3..50 - n}``; per-point context and target log-likelihood as in
-  the bnp code, with ``K = 50`` mixture components for NP / MPNP; mean and standard error over
-  training seeds.
+  the bnp code, with ``K = 50`` mixture components for NP / MPNP / MPANP; mean and standard error
+  over training seeds.
 
-Run: ``python benchmarks/bench_neural_process.py [--quick] [--kernels rbf matern52] [--seeds 0 1 2]``.
-Each (kernel, model, seed) result is cached in ``benchmarks/results/neural_process_runs/`` so an
-interrupted run resumes; ``--report`` only rebuilds the tables from the cache.
+Run: ``python benchmarks/bench_neural_process.py [--quick] [--kernels rbf matern52] [--seeds 0 1 2]
+[--models CNP NP MPNP]``. Each (kernel, model, seed) result is cached in
+``benchmarks/results/neural_process_runs/<settings>/`` so an interrupted run resumes (training
+checkpoints go to ``--checkpoint-dir``); ``--report`` only rebuilds the tables from the cache;
+``--pilot`` runs the learning-rate pilot.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from probnn.datasets.tasks import TaskBatch, sample_task_batch, uniform_inputs
 from probnn.inference.pretrain import PretrainConfig, pretrain
-from probnn.models.neural_process import CNP, MPNP, LatentNP, RandomKernelGP
+from probnn.models.neural_process import CNP, MPANP, MPNP, AttentiveCNP, LatentNP, RandomKernelGP
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = RESULTS / "neural_process_runs"
@@ -46,9 +51,15 @@ MODELS = {
     "MPNP": lambda width: MPNP(width=width, heads=4),
     "MPNP (no pseudo term)": lambda width: MPNP(width=width, heads=4, pseudo_loss=False),
     "MPNP (K=1)": lambda width: MPNP(width=width, heads=4, num_train_sets=1),
+    "ACNP": lambda width: AttentiveCNP(width=width, heads=4),
+    "MPANP": lambda width: MPANP(width=width, heads=4),
     "PFN": None,   # built from the prior (bucket borders), see make_pfn
 }
-EVAL_SETS = {"rbf": ["rbf", "rbf_t_noise"], "matern52": ["matern52"]}
+EVAL_SETS = {"rbf": ["rbf", "rbf_t_noise"], "matern52": ["matern52"], "periodic": ["periodic"]}
+#: Seed of the fixed evaluation tasks; the learning-rate pilot uses VALIDATION_SEED (other tasks).
+EVALUATION_SEED, VALIDATION_SEED = 2026, 7
+#: Peak learning rate for every model, frozen after the CNP pilot (see ``--pilot`` and the results file).
+LEARNING_RATE = 1e-3
 
 
 def prior_for(name: str) -> RandomKernelGP:
@@ -64,7 +75,7 @@ def make_pfn(prior: RandomKernelGP, config: PretrainConfig, width: int):
                          heads=4)
 
 
-def evaluation_batches(name: str, num_batches: int, batch_size: int, seed: int = 2026) -> list[TaskBatch]:
+def evaluation_batches(name: str, num_batches: int, batch_size: int, seed: int = EVALUATION_SEED) -> list[TaskBatch]:
     """Fixed evaluation tasks: context ``U{3..46}``, targets ``U{3..50 - n}`` (bnp ``max_num_points=50``)."""
     generator = torch.Generator().manual_seed(seed)
     prior = prior_for(name)
@@ -97,35 +108,69 @@ def evaluate(model, batches: list[TaskBatch], seed: int) -> dict[str, float]:
     return {"context_ll": float(torch.cat(context).mean()), "target_ll": float(torch.cat(target).mean())}
 
 
+def settings_tag(args: argparse.Namespace) -> str:
+    """Cache folder name: runs with other settings never mix."""
+    return f"steps{args.steps}_batch{args.batch_size}_width{args.width}_lr{args.learning_rate:g}"
+
+
+def pretrain_config(args: argparse.Namespace, seed: int, learning_rate: float) -> PretrainConfig:
+    return PretrainConfig(steps=args.steps, batch_size=args.batch_size, num_context=(3, 46), num_points=50,
+                          input_sampler=uniform_inputs(-2.0, 2.0), learning_rate=learning_rate,
+                          warmup_steps=max(1, args.steps // 20), checkpoint_every=max(1, args.steps // 4),
+                          seed=seed)
+
+
+def train(kernel: str, model_name: str, seed: int, args: argparse.Namespace, learning_rate: float,
+          checkpoint_dir: Path | None):
+    torch.manual_seed(seed)
+    prior = prior_for(kernel)
+    config = pretrain_config(args, seed, learning_rate)
+    model = make_pfn(prior, config, args.width) if model_name == "PFN" else MODELS[model_name](args.width)
+    started, started_cpu = time.perf_counter(), time.process_time()
+    result = pretrain(model, prior, config, checkpoint_dir=checkpoint_dir, resume=True, progress=False)
+    timing = {"train_seconds": time.perf_counter() - started, "train_cpu_seconds": time.process_time() - started_cpu,
+              "resumed_from": result.resumed_from}
+    return model, result, timing
+
+
 def run_one(kernel: str, model_name: str, seed: int, args: argparse.Namespace,
             eval_sets: dict[str, list[TaskBatch]]) -> dict:
     slug = "".join(c for c in model_name.replace(" ", "_") if c.isalnum() or c == "_")
-    path = RUNS / f"{kernel}__{slug}__{seed}.json"
+    path = RUNS / settings_tag(args) / f"{kernel}__{slug}__{seed}.json"
     if path.exists() and not args.quick:
         return json.loads(path.read_text())
-    torch.manual_seed(seed)
-    prior = prior_for(kernel)
-    config = PretrainConfig(steps=args.steps, batch_size=args.batch_size, num_context=(3, 46), num_points=50,
-                            input_sampler=uniform_inputs(-2.0, 2.0), learning_rate=5e-4,
-                            warmup_steps=max(1, args.steps // 20), checkpoint_every=max(1, args.steps // 4),
-                            seed=seed)
-    model = make_pfn(prior, config, args.width) if model_name == "PFN" else MODELS[model_name](args.width)
-    checkpoint_dir = None if args.quick else RESULTS.parent / ".np_checkpoints" / path.stem
-    started = time.perf_counter()
-    result = pretrain(model, prior, config, checkpoint_dir=checkpoint_dir, resume=True, progress=False)
-    seconds = time.perf_counter() - started
+    checkpoint_dir = None if args.quick else Path(args.checkpoint_dir) / settings_tag(args) / path.stem
+    model, result, timing = train(kernel, model_name, seed, args, args.learning_rate, checkpoint_dir)
     record = {"kernel": kernel, "model": model_name, "seed": seed, "steps": args.steps,
-              "batch_size": args.batch_size, "width": args.width, "train_seconds": seconds,
+              "batch_size": args.batch_size, "width": args.width, "learning_rate": args.learning_rate, **timing,
               "final_loss": sum(result.losses[-50:]) / len(result.losses[-50:]),
               "num_parameters": sum(p.numel() for p in model.parameters()), "eval": {}}
+    started = time.process_time()
     for name, batches in eval_sets.items():
         record["eval"][name] = evaluate(model, batches, seed)
+    record["eval_cpu_seconds"] = time.process_time() - started
     if not args.quick:
-        RUNS.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(record, indent=1))
-    print(json.dumps({k: record[k] for k in ("kernel", "model", "seed", "train_seconds", "final_loss")}),
+    print(json.dumps({k: record[k] for k in ("kernel", "model", "seed", "train_cpu_seconds", "final_loss")}),
           record["eval"], flush=True)
     return record
+
+
+def pilot(args: argparse.Namespace) -> None:
+    """Learning-rate pilot: CNP only, RBF, one seed, scored on validation tasks (not the evaluation set)."""
+    validation = {"rbf": evaluation_batches("rbf", args.eval_batches, args.eval_batch_size, seed=VALIDATION_SEED)}
+    rows = []
+    for learning_rate in args.pilot_learning_rates:
+        model, result, timing = train("rbf", "CNP", 0, args, learning_rate, None)
+        scores = evaluate(model, validation["rbf"], 0)
+        rows.append({"learning_rate": learning_rate, **scores, **timing,
+                     "final_loss": sum(result.losses[-50:]) / len(result.losses[-50:])})
+        print(json.dumps(rows[-1]), flush=True)
+    (RESULTS / "neural_process_pilot.json").write_text(json.dumps(
+        {"steps": args.steps, "batch_size": args.batch_size, "width": args.width, "model": "CNP", "kernel": "rbf",
+         "validation_seed": VALIDATION_SEED, "validation_tasks": args.eval_batches * args.eval_batch_size,
+         "rows": rows}, indent=1))
 
 
 def summarise(records: list[dict]) -> dict:
@@ -151,7 +196,7 @@ def write_report(records: list[dict], args: argparse.Namespace) -> None:
     table = summarise(records)
     settings = {"steps": args.steps, "batch_size": args.batch_size, "width": args.width,
                 "eval_batches": args.eval_batches, "eval_batch_size": args.eval_batch_size,
-                "mixture_components_at_test": 50, "learning_rate": 5e-4, "num_points": 50,
+                "mixture_components_at_test": 50, "learning_rate": args.learning_rate, "num_points": 50,
                 "context_size": [3, 46], "torch_threads": torch.get_num_threads()}
     (RESULTS / "neural_process.json").write_text(json.dumps({"settings": settings, "summary": table,
                                                              "runs": records}, indent=1))
@@ -190,7 +235,7 @@ def write_report(records: list[dict], args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke run: 20 steps, tiny evaluation, no cache")
-    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -198,11 +243,19 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--eval-batches", type=int, default=50)
     parser.add_argument("--eval-batch-size", type=int, default=16)
+    parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE)
+    parser.add_argument("--checkpoint-dir", default=str(Path(tempfile.gettempdir()) / "probnn_np_checkpoints"))
     parser.add_argument("--report", action="store_true", help="only rebuild the tables from the cached runs")
+    parser.add_argument("--pilot", action="store_true", help="learning-rate pilot (CNP, RBF, validation tasks)")
+    parser.add_argument("--pilot-learning-rates", type=float, nargs="+", default=[5e-4, 1e-3, 2e-3, 4e-3])
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     if args.quick:
         args.steps, args.eval_batches, args.seeds = 20, 2, [0]
+        args.pilot_learning_rates = args.pilot_learning_rates[:1]
+    if args.pilot:
+        pilot(args)
+        return
     if not args.report:
         for kernel in args.kernels:
             eval_sets = {name: evaluation_batches(name, args.eval_batches, args.eval_batch_size)
@@ -212,7 +265,7 @@ def main() -> None:
                     run_one(kernel, model_name, seed, args, eval_sets)
     if args.quick:
         return
-    records = [json.loads(path.read_text()) for path in sorted(RUNS.glob("*.json"))]
+    records = [json.loads(path.read_text()) for path in sorted((RUNS / settings_tag(args)).glob("*.json"))]
     write_report(records, args)
 
 

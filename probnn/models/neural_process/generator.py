@@ -67,8 +67,12 @@ class PseudoContextGenerator(nn.Module):
         summary = mean_pool(tokens)                                           # [B, W]
         noise = torch.randn((num_sets, batch, size, self.width), generator=generator, dtype=tokens.dtype)
         queries = self.embed_noise(noise) + summary[None, :, None, :]         # [S, B, M, W]
-        queries = queries.reshape(num_sets * batch, size, self.width)
-        keys = tokens.unsqueeze(0).expand(num_sets, -1, -1, -1).reshape(num_sets * batch, count, self.width)
-        pseudo = self.pseudo_set(self.cross_attention(queries, keys, keys))
+        # Each query attends to the context on its own (the MAB is row-wise in its queries), so the S
+        # sets' queries share one attention call per task: [B, S M, W] against the n context tokens,
+        # and the context keys / values are projected once instead of S times.
+        queries = queries.transpose(0, 1).reshape(batch, num_sets * size, self.width)
+        attended = self.cross_attention(queries, tokens, tokens)
+        attended = attended.reshape(batch, num_sets, size, self.width).transpose(0, 1)
+        pseudo = self.pseudo_set(attended.reshape(num_sets * batch, size, self.width))
         points = self.head(pseudo).reshape(num_sets, batch, size, -1)
         return points[..., :self.num_features], points[..., self.num_features:]

@@ -22,7 +22,7 @@ from torch import nn
 
 from probnn import io
 from probnn.models.neural_process.base import NeuralProcess, gaussian_log_prob
-from probnn.models.neural_process.layers import MLP
+from probnn.models.neural_process.layers import MLP, mlp_on_concat
 from probnn.models.neural_process.networks import PoolingEncoder, gaussian_head
 
 if TYPE_CHECKING:
@@ -60,10 +60,9 @@ class LatentNP(NeuralProcess):
                        x_target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         samples, _, _ = latent.shape
         representation = self.deterministic_encoder(x_context, y_context).expand(samples, -1, -1)
-        code = torch.cat([representation, latent], dim=-1).unsqueeze(2)
-        code = code.expand(-1, -1, x_target.shape[1], -1)
-        inputs = torch.cat([code, x_target.expand(samples, -1, -1, -1)], dim=-1)
-        return gaussian_head(self.decoder(inputs), 0.1)
+        code = torch.cat([representation, latent], dim=-1)                     # [S, B, 2W]
+        # psi([r, z_s, x*]) with the first layer's [r, z_s] part computed once per draw, not per target.
+        return gaussian_head(mlp_on_concat(self.decoder, code, x_target), 0.1)
 
     def decode(self, x_context: torch.Tensor, y_context: torch.Tensor, draws: dict[str, torch.Tensor],
                x_target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -37,16 +37,6 @@ if TYPE_CHECKING:
     from probnn.datasets.tasks import TaskBatch
 
 
-def _merge_sets(x_context: torch.Tensor, y_context: torch.Tensor, x_pseudo: torch.Tensor,
-                y_pseudo: torch.Tensor, *, include_context: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """``C u P_s`` (or ``P_s`` alone) flattened to ``[S B, n + M, .]``."""
-    sets, batch = x_pseudo.shape[:2]
-    if include_context:
-        x_pseudo = torch.cat([x_context.expand(sets, -1, -1, -1), x_pseudo], dim=2)
-        y_pseudo = torch.cat([y_context.expand(sets, -1, -1, -1), y_pseudo], dim=2)
-    return x_pseudo.reshape(sets * batch, x_pseudo.shape[2], -1), y_pseudo.reshape(sets * batch, y_pseudo.shape[2], -1)
-
-
 class _MartingalePosteriorNP(NeuralProcess):
     """A deterministic base network plus a pseudo-context generator (see the module docstring).
 
@@ -85,33 +75,29 @@ class _MartingalePosteriorNP(NeuralProcess):
                                             generator=generator)
         return {"x_pseudo": x_pseudo, "y_pseudo": y_pseudo}
 
-    def _decode_sets(self, x_sets: torch.Tensor, y_sets: torch.Tensor, x_target: torch.Tensor, sets: int
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-        batch = x_target.shape[0]
-        targets = x_target.expand(sets, -1, -1, -1).reshape(sets * batch, x_target.shape[1], -1)
-        mean, std = self.network(x_sets, y_sets, targets)
-        return mean.reshape(sets, batch, *mean.shape[1:]), std.reshape(sets, batch, *std.shape[1:])
-
     def decode(self, x_context: torch.Tensor, y_context: torch.Tensor, draws: dict[str, torch.Tensor],
                x_target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x_pseudo, y_pseudo = draws["x_pseudo"], draws["y_pseudo"]
-        x_sets, y_sets = _merge_sets(x_context, y_context, x_pseudo, y_pseudo, include_context=True)
-        return self._decode_sets(x_sets, y_sets, x_target, x_pseudo.shape[0])
+        mean, std = self.network.predict_sets(x_context, y_context, draws["x_pseudo"], draws["y_pseudo"], x_target)
+        return mean[0], std[0]
 
     def loss_terms(self, batch: TaskBatch, *, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """The three loss terms (scalars, means over tasks), see the module docstring."""
+        """The three loss terms (scalars, means over tasks), see the module docstring.
+
+        The ``K`` pseudo-context sets, and the ``C u P_k`` and ``P_k`` predictions of both mixture
+        terms, are computed in one batched call (:meth:`PoolingNetwork.predict_sets`), not in loops.
+        """
         x_context, y_context, x_all, y_all = self._cast(batch.x_context, batch.y_context, batch.x_all, batch.y_all)
         points = x_all.shape[1]
         mean, std = self.network(x_context, y_context, x_all)
         terms = {"cnp": -gaussian_log_prob(y_all, mean, std).mean()}
         draws = self.draw(x_context, y_context, self.num_train_sets, generator=generator)
-        sets = [("marginal", True)] + ([("pseudo", False)] if self.pseudo_loss else [])
-        for name, include_context in sets:
-            x_sets, y_sets = _merge_sets(x_context, y_context, draws["x_pseudo"], draws["y_pseudo"],
-                                         include_context=include_context)
-            mean, std = self._decode_sets(x_sets, y_sets, x_all, self.num_train_sets)
-            joint = gaussian_log_prob(y_all.unsqueeze(0), mean, std).sum((2, 3))    # [K, B]
-            terms[name] = -(log_mean_exp(joint, 0) / points).mean()
+        mean, std = self.network.predict_sets(x_context, y_context, draws["x_pseudo"], draws["y_pseudo"], x_all,
+                                              with_context=True, without_context=self.pseudo_loss)
+        joint = gaussian_log_prob(y_all, mean, std).sum((-2, -1))               # [T, K, B]
+        mixture = -(log_mean_exp(joint, 1) / points).mean(-1)                    # [T]
+        terms["marginal"] = mixture[0]
+        if self.pseudo_loss:
+            terms["pseudo"] = mixture[1]
         return terms
 
     def loss(self, batch: TaskBatch, *, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from probnn.models.neural_process.layers import MLP, MultiHeadAttention, SelfAttention
+from probnn.models.neural_process.layers import MLP, MultiHeadAttention, SelfAttention, mlp_on_concat
 
 
 def mean_pool(values: torch.Tensor) -> torch.Tensor:
@@ -61,12 +61,50 @@ class PoolingNetwork(nn.Module):
         self.encoder = PoolingEncoder(num_features + num_outputs, width)
         self.decoder = MLP(width + num_features, width, 2 * num_outputs, decoder_depth)
 
+    def embed(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Point tokens ``phi([x_i, y_i])``: ``[..., n, d] x [..., n, out] -> [..., n, W]``."""
+        return self.encoder.pre(torch.cat([x, y], dim=-1))
+
+    def decode(self, pooled: torch.Tensor, x_target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``psi([rho(pooled), x*])`` for pooled tokens ``[..., B, W]`` and ``x_target [B, m, d]``.
+
+        Leading axes of ``pooled`` broadcast (e.g. ``K`` pseudo-context sets share the targets);
+        returns ``(mean, std)``, each ``[..., B, m, out]``.
+        """
+        return gaussian_head(mlp_on_concat(self.decoder, self.encoder.post(pooled), x_target), self.min_std)
+
     def forward(self, x_context: torch.Tensor, y_context: torch.Tensor, x_target: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """``x_context [B, n, d]``, ``y_context [B, n, out]``, ``x_target [B, m, d]`` -> two ``[B, m, out]``."""
-        representation = self.encoder(x_context, y_context)
-        expanded = representation.unsqueeze(1).expand(-1, x_target.shape[1], -1)
-        return gaussian_head(self.decoder(torch.cat([expanded, x_target], dim=-1)), self.min_std)
+        return self.decode(mean_pool(self.embed(x_context, y_context)), x_target)
+
+    def predict_sets(self, x_context: torch.Tensor, y_context: torch.Tensor, x_pseudo: torch.Tensor,
+                     y_pseudo: torch.Tensor, x_target: torch.Tensor, *, with_context: bool = True,
+                     without_context: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predictions given ``C u P_k`` and/or ``P_k`` for ``K`` pseudo-context sets, sharing the work.
+
+        Mean pooling is a sum over points, so the pooled token of ``C u P_k`` is
+        ``(sum_{i in C} phi_i + sum_{j in P_k} phi_j) / (n + M)``: ``phi`` of the context is computed once
+        (not ``K`` times) and ``phi`` of each pseudo set serves both ``C u P_k`` and ``P_k`` alone. All
+        ``T K`` sets are decoded in one batched call.
+
+        Args:
+            x_context ``[B, n, d]``, y_context ``[B, n, out]``; x_pseudo ``[K, B, M, d]``,
+            y_pseudo ``[K, B, M, out]``; x_target ``[B, m, d]``.
+            with_context / without_context: which unions to predict from (``T`` = how many are on).
+
+        Returns:
+            ``(mean, std)``, each ``[T, K, B, m, out]`` (``C u P_k`` first, then ``P_k``).
+        """
+        pseudo_tokens = self.embed(x_pseudo, y_pseudo)                         # [K, B, M, W]
+        pooled = []
+        if with_context:
+            context_sum = self.embed(x_context, y_context).sum(1)              # [B, W]
+            count = x_context.shape[1] + x_pseudo.shape[2]
+            pooled.append((context_sum + pseudo_tokens.sum(2)) / count)
+        if without_context:
+            pooled.append(pseudo_tokens.mean(2))
+        return self.decode(torch.stack(pooled), x_target)
 
 
 class AttentiveNetwork(nn.Module):
@@ -89,6 +127,28 @@ class AttentiveNetwork(nn.Module):
             values = self.self_attention(values)
         attended = self.cross_attention(self.query_key(x_target), self.query_key(x_context), values)
         return gaussian_head(self.decoder(torch.cat([attended, x_target], dim=-1)), self.min_std)
+
+    def predict_sets(self, x_context: torch.Tensor, y_context: torch.Tensor, x_pseudo: torch.Tensor,
+                     y_pseudo: torch.Tensor, x_target: torch.Tensor, *, with_context: bool = True,
+                     without_context: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`PoolingNetwork.predict_sets`; self-attention mixes the whole set, so every union
+        ``C u P_k`` (and ``P_k``) is run through the network, all ``T K`` sets in one batched call."""
+        sets, batch = x_pseudo.shape[:2]
+        unions_x, unions_y = [], []
+        if with_context:
+            unions_x.append(torch.cat([x_context.expand(sets, -1, -1, -1), x_pseudo], dim=2))
+            unions_y.append(torch.cat([y_context.expand(sets, -1, -1, -1), y_pseudo], dim=2))
+        if without_context:   # P_k is smaller than C u P_k: its own batched call
+            unions_x.append(x_pseudo)
+            unions_y.append(y_pseudo)
+        means, stds = [], []
+        targets = x_target.expand(sets, -1, -1, -1).reshape(sets * batch, *x_target.shape[1:])
+        for x_set, y_set in zip(unions_x, unions_y):
+            mean, std = self(x_set.reshape(sets * batch, *x_set.shape[2:]),
+                             y_set.reshape(sets * batch, *y_set.shape[2:]), targets)
+            means.append(mean.reshape(sets, batch, *mean.shape[1:]))
+            stds.append(std.reshape(sets, batch, *std.shape[1:]))
+        return torch.stack(means), torch.stack(stds)
 
 
 NETWORKS = {"pooling": PoolingNetwork, "attentive": AttentiveNetwork}
