@@ -356,7 +356,12 @@ def report(rows: list[dict], tasks: list[str], name: str, superseded: list[dict]
             continue
         out["summary"][task] = summary
         out["checks"][task] = checks(summary, task)
-        lines += [f"## {task}", "", *_task_table(summary, out["checks"][task], task)]
+        heading = task
+        for split_task, base in SPLIT_TASKS.items():
+            if base == task and (RESULTS / f"ssvi_{split_task}.md").exists():
+                heading = (f"{task} (split 0 only, seeds as listed; all 20 splits, one seed each: "
+                           f"`ssvi_{split_task}.md`, which the checks of issue #8 now use)")
+        lines += [f"## {heading}", "", *_task_table(summary, out["checks"][task], task)]
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in superseded or []:
         groups.setdefault((row["task"], json.dumps(row["settings"], sort_keys=True)), []).append(row)
