@@ -6,8 +6,13 @@ import pytest
 import torch
 
 import probnn
-from probnn.inference.pfn import (CHECKPOINT_DIRECTORY, SHIPPED_BY_PRIOR, SHIPPED_CHECKPOINTS, default_checkpoint,
-                                  load_pfn)
+from probnn.inference.pfn import (
+    CHECKPOINT_DIRECTORY,
+    SHIPPED_BY_PRIOR,
+    SHIPPED_CHECKPOINTS,
+    default_checkpoint,
+    load_pfn,
+)
 from probnn.inference.pfn_priors import hyperprior_gp
 from probnn.predictive import BarPredictive
 
