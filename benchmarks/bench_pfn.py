@@ -345,13 +345,14 @@ def write_markdown(report: dict, path: Path) -> None:
                   f"{hyper['test_points_per_dataset']} test points each. NUTS: {nuts['num_warmup']} warm-up + "
                   f"{nuts['num_samples']} draws, 1 chain, target accept {nuts['target_accept_prob']}. Oracle = exact "
                   "GP with each dataset's true hyperparameters.", "",
-                  "Means over datasets (median in brackets; type-II ML has rare catastrophic overfits at small n).",
+                  "Means over datasets (median in round brackets; type-II ML has rare catastrophic overfits at small "
+                  "n). Paired differences: mean +- standard error [median of the paired differences].",
                   "",
                   "| n | PFN | NUTS | type-II ML | oracle | PFN - NUTS | PFN - ML |", "|---|---|---|---|---|---|---|"]
         for n, row in hyper["rows"].items():
             cells = [f"{row[name]['mean']:.3f} ({row[name]['median']:.3f})"
                      for name in ("pfn", "nuts", "type_ii_ml", "oracle")]
-            cells += [f"{row[name]['mean']:+.3f} +- {row[name]['standard_error']:.3f}"
+            cells += [f"{row[name]['mean']:+.3f} +- {row[name]['standard_error']:.3f} [{row[name]['median']:+.3f}]"
                       for name in ("pfn_minus_nuts", "pfn_minus_type_ii_ml")]
             lines.append(f"| {n} | " + " | ".join(cells) + " |")
         for label, other in hyper.get("other_checkpoints", {}).items():
@@ -361,10 +362,10 @@ def write_markdown(report: dict, path: Path) -> None:
             for n, row in hyper["rows"].items():
                 key = f"pfn:{label}"
                 gap = row[key + "_minus_nuts"]
+                ml = row[key + "_minus_type_ii_ml"]
                 lines.append(f"| {n} | {row[key]['mean']:.3f} ({row[key]['median']:.3f}) | "
-                             f"{gap['mean']:+.3f} +- {gap['standard_error']:.3f} | "
-                             f"{row[key + '_minus_type_ii_ml']['mean']:+.3f} +- "
-                             f"{row[key + '_minus_type_ii_ml']['standard_error']:.3f} |")
+                             f"{gap['mean']:+.3f} +- {gap['standard_error']:.3f} [{gap['median']:+.3f}] | "
+                             f"{ml['mean']:+.3f} +- {ml['standard_error']:.3f} [{ml['median']:+.3f}] |")
         speed = hyper["speed"]
         median = speed["median_seconds_per_dataset"]
         lines += ["", "## 3. Speed (same datasets, one thread per process)", "",
