@@ -200,7 +200,8 @@ def baseline_record(n, index, x_train, y_train, x_test, y_test, hypers, mcmc, nu
 
 
 def hyperpriors(count: int, checkpoint: Path | None, num_warmup: int, num_samples: int, cache_stem: Path,
-                retime: int, sizes: tuple[int, ...] = SIZES, new_baselines: bool = True) -> dict:
+                retime: int, sizes: tuple[int, ...] = SIZES, new_baselines: bool = True,
+                other_checkpoints: dict[str, Path] | None = None) -> dict:
     """Sections 2 and 3.
 
     NUTS / type-II ML / oracle results per dataset are cached in ``<cache_stem>_n<n>.json`` (they do
@@ -209,6 +210,8 @@ def hyperpriors(count: int, checkpoint: Path | None, num_warmup: int, num_sample
     (index-major, so every n gets datasets at the same pace). With ``new_baselines=False`` datasets
     without cached baselines are skipped (the row reports how many were used). ``retime`` datasets
     per n re-run NUTS and type-II ML in this process, so the speed table comes from one run.
+    ``other_checkpoints`` (label -> file) are further PFNs scored on the same datasets (rows
+    ``pfn:<label>`` and ``pfn:<label>_minus_nuts``); the speed table times the main one.
     """
     torch.set_num_threads(1)
     prior = hyperprior_gp(1)
@@ -238,11 +241,12 @@ def hyperpriors(count: int, checkpoint: Path | None, num_warmup: int, num_sample
                 print(f"[baselines] n={n} dataset {index}: {cache['records'][str(index)]}", flush=True)
         return {}
     network = load_pfn(checkpoint)
+    others = {label: load_pfn(path) for label, path in (other_checkpoints or {}).items()}
     rows = {}
     timing = {"pfn": [], "type_ii_ml": [], "nuts": []}
     for n in sizes:
         path, cache = caches[n]
-        results = {"pfn": [], "type_ii_ml": [], "nuts": [], "oracle": []}
+        results = {"pfn": [], "type_ii_ml": [], "nuts": [], "oracle": [], **{f"pfn:{label}": [] for label in others}}
         divergences = []
         timed = 0
         for index in range(count):
@@ -276,6 +280,10 @@ def hyperpriors(count: int, checkpoint: Path | None, num_warmup: int, num_sample
             value = -posterior.predict(x_test).log_prob(y_test).mean()
             timing["pfn"].append(time.perf_counter() - start)
             results["pfn"].append(float(value))
+            for label, other in others.items():
+                posterior = probnn.fit(probnn.models.GP(), x_train, y_train, method="pfn", checkpoint=other,
+                                       rescale_inputs=False)
+                results[f"pfn:{label}"].append(float(-posterior.predict(x_test).log_prob(y_test).mean()))
         if not results["pfn"]:
             continue
         row = {name: summarise(torch.tensor(values)) for name, values in results.items()}
@@ -284,6 +292,10 @@ def hyperpriors(count: int, checkpoint: Path | None, num_warmup: int, num_sample
         row["type_ii_ml"] = {**summarise(ml_values[finite]), "failures": int((~finite).sum())}
         pfn_values, nuts_values = torch.tensor(results["pfn"]), torch.tensor(results["nuts"])
         row["pfn_minus_nuts"] = summarise(pfn_values - nuts_values)
+        for label in others:
+            other_values = torch.tensor(results[f"pfn:{label}"])
+            row[f"pfn:{label}_minus_nuts"] = summarise(other_values - nuts_values)
+            row[f"pfn:{label}_minus_type_ii_ml"] = summarise(other_values[finite] - ml_values[finite])
         row["pfn_minus_type_ii_ml"] = summarise(pfn_values[finite] - ml_values[finite])
         row["nuts_divergences_total"] = sum(divergences)
         rows[n] = row
@@ -303,6 +315,10 @@ def hyperpriors(count: int, checkpoint: Path | None, num_warmup: int, num_sample
             "nuts": {"num_warmup": num_warmup, "num_samples": num_samples, "num_chains": 1,
                      "target_accept_prob": 0.9},
             "checkpoint": str(checkpoint), "prior": network.metadata.get("prior_description"), "rows": rows,
+            "other_checkpoints": {label: {"checkpoint": str(path), "prior": others[label].metadata.get(
+                "prior_description"), "target_normalisation": others[label].target_normalisation}
+                for label, path in (other_checkpoints or {}).items()},
+            "target_normalisation": network.target_normalisation,
             "speed": speed}
 
 
@@ -329,15 +345,27 @@ def write_markdown(report: dict, path: Path) -> None:
                   f"{hyper['test_points_per_dataset']} test points each. NUTS: {nuts['num_warmup']} warm-up + "
                   f"{nuts['num_samples']} draws, 1 chain, target accept {nuts['target_accept_prob']}. Oracle = exact "
                   "GP with each dataset's true hyperparameters.", "",
-                  "Means over datasets (median in brackets; type-II ML has rare catastrophic overfits at small n).",
+                  "Means over datasets (median in round brackets; type-II ML has rare catastrophic overfits at small "
+                  "n). Paired differences: mean +- standard error [median of the paired differences].",
                   "",
                   "| n | PFN | NUTS | type-II ML | oracle | PFN - NUTS | PFN - ML |", "|---|---|---|---|---|---|---|"]
         for n, row in hyper["rows"].items():
             cells = [f"{row[name]['mean']:.3f} ({row[name]['median']:.3f})"
                      for name in ("pfn", "nuts", "type_ii_ml", "oracle")]
-            cells += [f"{row[name]['mean']:+.3f} +- {row[name]['standard_error']:.3f}"
+            cells += [f"{row[name]['mean']:+.3f} +- {row[name]['standard_error']:.3f} [{row[name]['median']:+.3f}]"
                       for name in ("pfn_minus_nuts", "pfn_minus_type_ii_ml")]
             lines.append(f"| {n} | " + " | ".join(cells) + " |")
+        for label, other in hyper.get("other_checkpoints", {}).items():
+            lines += ["", f"Second PFN on the same datasets, `{label}` ({other['checkpoint']}; "
+                      f"prior: {other['prior']}; target normalisation: {other['target_normalisation']}):", "",
+                      "| n | PFN | PFN - NUTS | PFN - ML |", "|---|---|---|---|"]
+            for n, row in hyper["rows"].items():
+                key = f"pfn:{label}"
+                gap = row[key + "_minus_nuts"]
+                ml = row[key + "_minus_type_ii_ml"]
+                lines.append(f"| {n} | {row[key]['mean']:.3f} ({row[key]['median']:.3f}) | "
+                             f"{gap['mean']:+.3f} +- {gap['standard_error']:.3f} [{gap['median']:+.3f}] | "
+                             f"{ml['mean']:+.3f} +- {ml['standard_error']:.3f} [{ml['median']:+.3f}] |")
         speed = hyper["speed"]
         median = speed["median_seconds_per_dataset"]
         lines += ["", "## 3. Speed (same datasets, one thread per process)", "",
@@ -361,6 +389,8 @@ def main() -> None:
     parser.add_argument("--num-samples", type=int, default=300)
     parser.add_argument("--fixed-checkpoint", default=str(CHECKPOINT_DIRECTORY / "pfn_gp_fixed.safetensors"))
     parser.add_argument("--hyper-checkpoint", default=str(CHECKPOINT_DIRECTORY / "pfn_gp_hyperprior.safetensors"))
+    parser.add_argument("--other-checkpoint", action="append", default=[], metavar="LABEL=PATH",
+                        help="a further PFN scored on the hyperprior datasets (repeatable)")
     parser.add_argument("--skip", choices=["fixed", "hyperpriors"], action="append", default=[])
     parser.add_argument("--baselines-only", action="store_true",
                         help="only run and cache NUTS / type-II ML / oracle for the hyperprior datasets")
@@ -388,7 +418,10 @@ def main() -> None:
         report["hyperpriors"] = hyperpriors(arguments.hyper_datasets,
                                             None if arguments.baselines_only else Path(arguments.hyper_checkpoint),
                                             arguments.num_warmup, arguments.num_samples, cache, arguments.retime,
-                                            sizes, new_baselines=not arguments.no_new_baselines)
+                                            sizes, new_baselines=not arguments.no_new_baselines,
+                                            other_checkpoints={label: Path(path) for label, _, path in
+                                                               (item.partition("=") for item in
+                                                                arguments.other_checkpoint)})
         if arguments.baselines_only:
             return
     output = Path(arguments.output)

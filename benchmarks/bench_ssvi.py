@@ -82,14 +82,42 @@ def classification_metrics(predictive, y) -> dict[str, float]:
     return {"accuracy": float(correct.mean()), "nll": float(-predictive.log_prob(y).mean()), "ece": ece}
 
 
-def regression_metrics(predictive, y, scale: float) -> dict[str, float]:
+#: Nominal levels of the regression calibration error: 19 levels 0.05, 0.10, ..., 0.95 (a fixed grid).
+CALIBRATION_LEVELS = torch.linspace(0.05, 0.95, 19, dtype=torch.float64)
+
+
+def regression_calibration_errors(pit: torch.Tensor) -> dict[str, float]:
+    """Calibration errors of a continuous predictive from its PIT values ``u_i = F_i(y_i)`` ``[n]``.
+
+    * ``ece`` (the reported one): central-interval calibration error
+      ``(1/K) sum_k |(1/n) #{i: |u_i - 1/2| <= p_k / 2} - p_k|`` over :data:`CALIBRATION_LEVELS` ``p_k``;
+      ``y_i`` lies in the central ``p``-interval ``[F_i^-1((1-p)/2), F_i^-1((1+p)/2)]`` iff
+      ``|u_i - 1/2| <= p/2``, so this equals ``probnn.metrics.calibration`` at these levels without the
+      quantile bisection. It is an upward-biased estimator: a perfectly calibrated predictive (uniform
+      PIT) scores 0.026 +- 0.011 (mean +- sd) on n = 160 test points (``calibration_noise_floor``).
+    * ``ece_quantile``: one-sided quantile calibration error (Kuleshov et al. 2018),
+      ``(1/K) sum_k |(1/n) #{i: u_i <= p_k} - p_k|``, also sensitive to a shifted (biased) predictive.
+    """
+    levels = CALIBRATION_LEVELS.to(pit.dtype)
+    inside = ((pit.unsqueeze(0) >= (0.5 - levels / 2).unsqueeze(1))
+              & (pit.unsqueeze(0) <= (0.5 + levels / 2).unsqueeze(1))).double().mean(1)
+    below = (pit.unsqueeze(0) <= levels.unsqueeze(1)).double().mean(1)
+    return {"ece": float((inside - levels).abs().mean()), "ece_quantile": float((below - levels).abs().mean())}
+
+
+def calibration_noise_floor(num_points: int, num_draws: int = 20000, seed: int = 0) -> tuple[float, float]:
+    """Mean and sd of ``ece`` for a perfectly calibrated predictive on ``num_points`` test points
+    (PIT values uniform on (0, 1)), by Monte Carlo over ``num_draws`` test sets."""
+    pit = torch.rand(num_draws, num_points, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    values = torch.tensor([regression_calibration_errors(row)["ece"] for row in pit])
+    return float(values.mean()), float(values.std())
+
+
+def regression_metrics(predictive, y, scale: float) -> dict:
     rmse = float(((predictive.mean - y) ** 2).mean().sqrt()) * scale
     nll = float(-predictive.log_prob(y).mean()) + math.log(scale)
     pit = predictive.cdf(y)
-    levels = torch.linspace(0.05, 0.95, 19, dtype=pit.dtype)
-    inside = ((pit.unsqueeze(0) >= (0.5 - levels / 2).unsqueeze(1))
-              & (pit.unsqueeze(0) <= (0.5 + levels / 2).unsqueeze(1))).double().mean(1)
-    return {"rmse": rmse, "nll": nll, "ece": float((inside - levels).abs().mean())}
+    return {"rmse": rmse, "nll": nll, **regression_calibration_errors(pit)}
 
 
 #: The budget, identical for dense VI, SSVI and the static mask within a task: Adam at 3e-3, batch 128,
@@ -155,7 +183,14 @@ SETTINGS.update({
 })
 
 
-def prepare_task(task: str, hidden: list[int], validation: bool = False) -> tuple:
+#: Tasks run over the Hernandez-Lobato split files instead of seeds on split 0: split k is fitted with
+#: seed k, under the validated settings of the base set (``"wine-splits"`` -> ``SETTINGS["wine"]``).
+#: Rows in ``ssvi_<task>_rows.jsonl`` (with the test PIT values), report ``ssvi_<task>.md|json``.
+SPLIT_TASKS = {"wine-splits": "wine"}
+SETTINGS.update({task: SETTINGS[base] for task, base in SPLIT_TASKS.items()})
+
+
+def prepare_task(task: str, hidden: list[int], validation: bool = False, split: int = 0) -> tuple:
     """``(model, x_train, y_train, x_test, y_test, scale)`` for a task: digits (classification) or a UCI
     set, split 0, inputs and targets standardised by the training set (``scale``: the target std).
 
@@ -166,7 +201,8 @@ def prepare_task(task: str, hidden: list[int], validation: bool = False) -> tupl
         x_train, y_train, x_test, y_test = load_digits_split(0)
         model = probnn.models.BNN(64, hidden=hidden, out_features=10, activation="relu", likelihood="categorical")
         return model, x_train, y_train, x_test, y_test, 1.0
-    x_train, y_train, x_test, y_test = load_uci_split(task.split("-")[0], 0)  # "concrete-tempered" -> concrete
+    # "concrete-tempered" -> concrete, "wine-splits" -> wine
+    x_train, y_train, x_test, y_test = load_uci_split(task.split("-")[0], split)
     if validation:
         order = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(0))
         cut = len(y_train) - int(VALIDATION_FRACTION * len(y_train))
@@ -184,7 +220,8 @@ def prepare_task(task: str, hidden: list[int], validation: bool = False) -> tupl
 def run(task: str, variant: str, density: float, seed: int, settings: dict, validation: bool = False) -> dict:
     """One fit and its test metrics (``variant``: dense, ssvi or static); with ``validation=True`` the
     metrics are on the validation slice of the training set (see :func:`prepare_task`)."""
-    model, x_train, y_train, x_test, y_test, scale = prepare_task(task, settings["hidden"], validation)
+    split = seed if task in SPLIT_TASKS else 0
+    model, x_train, y_train, x_test, y_test, scale = prepare_task(task, settings["hidden"], validation, split)
     options = {key: value for key, value in settings.items() if key != "hidden"}
     options.update(generator=seed, progress=False)
     if variant == "dense":
@@ -197,8 +234,11 @@ def run(task: str, variant: str, density: float, seed: int, settings: dict, vali
     predictive = posterior.predict(x_test)
     metrics = (classification_metrics(predictive, y_test) if task == "digits"
                else regression_metrics(predictive, y_test, scale))
+    if task in SPLIT_TASKS:  # the test PIT values, so any calibration summary can be recomputed
+        metrics["pit"] = [round(float(u), 7) for u in predictive.cdf(y_test)]
     flops = posterior.summary()["flops"]
     return {"task": task, "variant": variant, "density": 1.0 if variant == "dense" else density, "seed": seed,
+            "split": split,
             **metrics, "training_flops": flops["training_total"], "dense_training_flops": flops["dense_training_total"],
             "prediction_flops_per_example_per_draw": flops["prediction_per_example_per_draw"],
             "num_active": posterior.fit_info["num_active"], "num_weights": posterior.fit_info["num_weights"],
@@ -316,7 +356,12 @@ def report(rows: list[dict], tasks: list[str], name: str, superseded: list[dict]
             continue
         out["summary"][task] = summary
         out["checks"][task] = checks(summary, task)
-        lines += [f"## {task}", "", *_task_table(summary, out["checks"][task], task)]
+        heading = task
+        for split_task, base in SPLIT_TASKS.items():
+            if base == task and (RESULTS / f"ssvi_{split_task}.md").exists():
+                heading = (f"{task} (split 0 only, seeds as listed; all 20 splits, one seed each: "
+                           f"`ssvi_{split_task}.md`, which the checks of issue #8 now use)")
+        lines += [f"## {heading}", "", *_task_table(summary, out["checks"][task], task)]
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in superseded or []:
         groups.setdefault((row["task"], json.dumps(row["settings"], sort_keys=True)), []).append(row)
@@ -384,6 +429,139 @@ def validate(tasks: list[str]) -> None:
     print("\n".join(lines))
 
 
+def run_splits(task: str, num_splits: int) -> list[dict]:
+    """Every variant on splits ``0..num_splits-1`` of a split task (seed = split index): first dense VI,
+    SSVI and the static mask at density 0.1 on every split, then densities 0.05 and 0.2 split by split
+    (so a run cut short keeps the 0.1 comparison complete and whole splits of the others)."""
+    path = RESULTS / f"ssvi_{task}_rows.jsonl"
+    rows = _load_jsonl(path)
+    first = [("dense", 1.0), ("ssvi", 0.1), ("static", 0.1)]
+    rest = [(variant, density) for density in (0.05, 0.2) for variant in ("ssvi", "static")]
+    plan = [(split, *v) for split in range(num_splits) for v in first]
+    plan += [(split, *v) for split in range(num_splits) for v in rest]
+    for split, variant, density in plan:
+        key = (variant, 1.0 if variant == "dense" else density, split)
+        if any((r["variant"], r["density"], r["seed"]) == key and r["settings"] == SETTINGS[task] for r in rows):
+            continue
+        row = run(task, variant, density, split, SETTINGS[task])
+        rows.append(row)
+        with path.open("a") as handle:
+            handle.write(json.dumps(row) + "\n")
+        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()
+                          if k not in ("settings", "pit")}), flush=True)
+    return [row for row in rows if row["settings"] == SETTINGS[task]]
+
+
+def splits_report(rows: list[dict], task: str) -> str:
+    """``ssvi_<task>.md|json``: per variant the mean +- s.e. over splits, the paired per-split relative
+    differences to dense VI (RMSE, NLL, ECE, one-sided quantile ECE), the per-split FLOPs and wall-time
+    ratios dense / sparse, and the checks of issue #8 at density 0.1 (on the means over splits, as for the
+    seed rows), with the paired 95% interval of each ratio beside it."""
+    dense = {row["seed"]: row for row in rows if row["variant"] == "dense"}
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["variant"], row["density"]), []).append(row)
+    n_test = len(rows[0]["pit"]) if rows else 0
+    floor_mean, floor_sd = calibration_noise_floor(n_test) if rows else (float("nan"), float("nan"))
+    summary = []
+    for (variant, density), items in sorted(groups.items(), key=lambda kv: (kv[0][0] != "dense", kv[0][1], kv[0][0])):
+        entry = {"variant": variant, "density": density, "num_splits": len(items),
+                 "splits": sorted(item["seed"] for item in items), "layer_density": items[0]["layer_density"]}
+        for key in ("rmse", "nll", "ece", "ece_quantile", "training_flops", "wall_seconds", "cpu_seconds"):
+            entry[key], entry[key + "_se"] = _mean_se([item[key] for item in items])
+        paired = [item for item in items if item["seed"] in dense]
+        entry["num_paired"] = len(paired)
+        for key in ("rmse", "nll", "ece", "ece_quantile"):
+            entry[key + "_vs_dense"], entry[key + "_vs_dense_se"] = _mean_se(
+                [(item[key] - dense[item["seed"]][key]) / abs(dense[item["seed"]][key]) for item in paired])
+            # the same ratio on the means over the paired splits (what the checks use)
+            entry[key + "_ratio_of_means"] = (statistics.fmean(item[key] for item in paired)
+                                              / statistics.fmean(dense[item["seed"]][key] for item in paired) - 1)
+        entry["flops_ratio"], entry["flops_ratio_se"] = _mean_se(
+            [dense[item["seed"]]["training_flops"] / item["training_flops"] for item in paired])
+        entry["wall_ratio"], entry["wall_ratio_se"] = _mean_se(
+            [dense[item["seed"]]["wall_seconds"] / item["wall_seconds"] for item in paired])
+        summary.append(entry)
+    by = {(e["variant"], e["density"]): e for e in summary}
+    task_checks = {}
+    for density in (0.1, 0.05, 0.2):
+        main, static = by.get(("ssvi", density)), by.get(("static", density))
+        if main is None or ("dense", 1.0) not in by:
+            continue
+        splits = sorted(set(item["seed"] for item in groups[("ssvi", density)]) & set(dense))
+        d = {key: statistics.fmean(dense[s][key] for s in splits) for key in ("rmse", "nll", "ece")}
+        m = {key: statistics.fmean(r[key] for r in groups[("ssvi", density)] if r["seed"] in splits)
+             for key in ("rmse", "nll", "ece")}
+        out = [{"check": "RMSE within 1% of dense VI", "value": m["rmse"] / d["rmse"] - 1,
+                "paired": (main["rmse_vs_dense"], main["rmse_vs_dense_se"]), "holds": m["rmse"] <= 1.01 * d["rmse"]},
+               {"check": "NLL no worse than dense VI by more than 5%", "value": (m["nll"] - d["nll"]) / abs(d["nll"]),
+                "paired": (main["nll_vs_dense"], main["nll_vs_dense_se"]),
+                "holds": m["nll"] <= d["nll"] + 0.05 * abs(d["nll"])},
+               {"check": "ECE no worse than dense VI by more than 5%", "value": m["ece"] / d["ece"] - 1,
+                "paired": (main["ece_vs_dense"], main["ece_vs_dense_se"]), "holds": m["ece"] <= 1.05 * d["ece"]},
+               {"check": "training FLOPs >= 5x lower than dense VI", "value": main["flops_ratio"],
+                "paired": (main["flops_ratio"], main["flops_ratio_se"]), "holds": main["flops_ratio"] >= 5}]
+        if static is not None:
+            both = sorted(set(splits) & set(item["seed"] for item in groups[("static", density)]))
+            for key, label in (("rmse", "RMSE"), ("nll", "NLL"), ("ece", "ECE")):
+                sv = {r["seed"]: r[key] for r in groups[("static", density)]}
+                mv = {r["seed"]: r[key] for r in groups[("ssvi", density)]}
+                diff = _mean_se([sv[s] - mv[s] for s in both])
+                wins = sum(sv[s] > mv[s] for s in both)
+                static_mean, ssvi_mean = statistics.fmean(sv[s] for s in both), statistics.fmean(mv[s] for s in both)
+                out.append({"check": f"static random mask worse than SSVI in {label}", "value": static_mean,
+                            "ssvi": ssvi_mean, "paired": diff, "static_worse_on": f"{wins}/{len(both)}",
+                            "holds": static_mean > ssvi_mean})
+        task_checks[str(density)] = {"splits": splits, "checks": out}
+    lines = [f"# SSVI on {SPLIT_TASKS[task]}: all Hernandez-Lobato splits", "",
+             "Generated by `python benchmarks/bench_ssvi.py --tasks " + task + " --seeds 20` from "
+             f"`ssvi_{task}_rows.jsonl`. Settings (the validated protocol of the shipped 5-seed rows, unchanged): `"
+             + json.dumps(SETTINGS[task]) + "`. One fit per split and variant, seed = split index; inputs and "
+             "targets standardised by each split's training set; metrics in original units.", "",
+             "`vs dense`: mean +- s.e. over splits of the per-split relative difference to dense VI on the same "
+             "split (paired); `ratio of means`: the relative difference of the means over the paired splits (what "
+             "the checks use, as for the seed rows). FLOPs and wall-time ratios are dense / sparse per split "
+             "(mean +- s.e.). ECE: central-interval calibration error over the levels 0.05..0.95 (19); "
+             f"`ECE-q`: one-sided quantile calibration error over the same levels. On {n_test} test points a "
+             f"perfectly calibrated predictive scores ECE {floor_mean:.4f} +- {floor_sd:.4f} (mean +- sd over "
+             "test sets, uniform PIT): the estimator's finite-sample floor.", "",
+             "| variant | density | splits | RMSE | RMSE vs dense | NLL | NLL vs dense | ECE | ECE vs dense "
+             "| ECE ratio of means | ECE-q | ECE-q vs dense | dense/sparse FLOPs | wall s | dense/sparse wall |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for e in summary:
+        cells = [e["variant"], str(e["density"]), str(e["num_splits"])]
+        for key in ("rmse", "nll", "ece"):
+            cells.append(f"{e[key]:.4g} +- {e[key + '_se']:.2g}")
+            cells.append("-" if e["variant"] == "dense"
+                         else f"{100 * e[key + '_vs_dense']:+.1f}% +- {100 * e[key + '_vs_dense_se']:.1f}%")
+        cells.append("-" if e["variant"] == "dense" else f"{100 * e['ece_ratio_of_means']:+.1f}%")
+        cells.append(f"{e['ece_quantile']:.4g} +- {e['ece_quantile_se']:.2g}")
+        cells.append("-" if e["variant"] == "dense"
+                     else f"{100 * e['ece_quantile_vs_dense']:+.1f}% +- {100 * e['ece_quantile_vs_dense_se']:.1f}%")
+        cells += [f"{e['flops_ratio']:.2f}x", f"{e['wall_seconds']:.1f} +- {e['wall_seconds_se']:.1f}",
+                  f"{e['wall_ratio']:.2f}x +- {e['wall_ratio_se']:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    for density, block in task_checks.items():
+        lines += ["", f"Checks at density {density} ({len(block['splits'])} splits; value on the means over "
+                  "splits; paired = mean +- s.e. over splits of the per-split relative difference, or for the "
+                  "static mask of static - SSVI)", "", "| check | value | paired | holds |", "|---|---|---|---|"]
+        for c in block["checks"]:
+            if c["check"].startswith("static"):
+                paired = f"{c['paired'][0]:+.4g} +- {c['paired'][1]:.2g} (static worse on {c['static_worse_on']})"
+                value = f"static {c['value']:.4g} vs SSVI {c['ssvi']:.4g}"
+            elif c["check"].startswith("training"):
+                paired, value = f"{c['paired'][0]:.2f}x +- {c['paired'][1]:.2f}", f"{c['value']:.2f}x"
+            else:
+                paired = f"{100 * c['paired'][0]:+.1f}% +- {100 * c['paired'][1]:.1f}%"
+                value = f"{100 * c['value']:+.1f}%"
+            lines.append(f"| {c['check']} | {value} | {paired} | {c['holds']} |")
+    out = {"task": task, "settings": SETTINGS[task], "calibration_noise_floor": [floor_mean, floor_sd],
+           "summary": summary, "checks": task_checks}
+    (RESULTS / f"ssvi_{task}.json").write_text(json.dumps(out, indent=1))
+    (RESULTS / f"ssvi_{task}.md").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 300 steps, not saved as rows")
@@ -406,8 +584,18 @@ def main() -> None:
         return
     validation_rows = _load_jsonl(VALIDATION_ROWS)
     for task in tasks:  # the protocol sets must run with the settings their validation chose
-        if task in PROTOCOL_TASKS and SETTINGS.get(task) != chosen_protocol(validation_rows, task):
+        base = SPLIT_TASKS.get(task, task)
+        if base in PROTOCOL_TASKS and SETTINGS.get(task) != chosen_protocol(validation_rows, base):
             raise SystemExit(f"SETTINGS[{task!r}] is not the validated choice; run --validate first")
+    if any(task in SPLIT_TASKS for task in tasks):
+        if args.quick or not all(task in SPLIT_TASKS for task in tasks):
+            raise SystemExit(f"split tasks {sorted(SPLIT_TASKS)} run alone and not with --quick")
+        for task in tasks:
+            rows = (_load_jsonl(RESULTS / f"ssvi_{task}_rows.jsonl") if args.report_only
+                    else run_splits(task, args.seeds))
+            rows = [row for row in rows if row["settings"] == SETTINGS[task]]
+            print(splits_report(rows, task))
+        return
     if args.quick:
         rows = []
         for task in tasks:
@@ -432,9 +620,11 @@ def main() -> None:
                         handle.write(json.dumps(row) + "\n")
                     print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()
                                       if k != "settings"}), flush=True)
+    rows = [row for row in rows if row["task"] not in SPLIT_TASKS]
     superseded = [row for row in rows if row["task"] in SETTINGS and row["settings"] != SETTINGS[row["task"]]]
     rows = [row for row in rows if row["task"] in SETTINGS and row["settings"] == SETTINGS[row["task"]]]
-    print(report(rows, [task for task in SETTINGS if any(r["task"] == task for r in rows)], "ssvi", superseded))
+    print(report(rows, [task for task in SETTINGS if task not in SPLIT_TASKS and any(r["task"] == task for r in rows)],
+                 "ssvi", superseded))
 
 
 if __name__ == "__main__":

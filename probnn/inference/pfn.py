@@ -48,6 +48,11 @@ from probnn.random import GeneratorLike
 CHECKPOINT_DIRECTORY = Path(__file__).resolve().parents[1] / "checkpoints"
 #: Model class name -> shipped PFN file (inside :data:`CHECKPOINT_DIRECTORY`).
 SHIPPED_CHECKPOINTS: dict[str, str] = {"GP": "pfn_gp_hyperprior.safetensors"}
+#: Prior preset name -> shipped PFN file: ``checkpoint="gp-hyperprior-raw"`` picks a shipped network by
+#: the prior it answers for (see :mod:`probnn.inference.pfn_priors`).
+SHIPPED_BY_PRIOR: dict[str, str] = {"gp": "pfn_gp_fixed.safetensors",
+                                    "gp-hyperprior": "pfn_gp_hyperprior.safetensors",
+                                    "gp-hyperprior-raw": "pfn_gp_hyperprior_raw.safetensors"}
 
 
 def default_checkpoint(model: Any) -> Path:
@@ -72,9 +77,12 @@ def _load_cached(path: str, modified: float) -> PFN:
 
 
 def load_pfn(source: str | Path | PFN, *, use_cache: bool = True) -> PFN:
-    """A :class:`PFN` from a PFN object, a ``model.safetensors``, a training checkpoint, or their folder."""
+    """A :class:`PFN` from a PFN object, a ``model.safetensors``, a training checkpoint, their folder, or
+    the prior name of a shipped network (:data:`SHIPPED_BY_PRIOR`)."""
     if isinstance(source, PFN):
         return source
+    if isinstance(source, str) and source in SHIPPED_BY_PRIOR and not Path(source).exists():
+        source = CHECKPOINT_DIRECTORY / SHIPPED_BY_PRIOR[source]
     path = Path(source)
     if path.is_dir():
         from probnn.inference.pretrain import CHECKPOINT_FILENAME
@@ -165,8 +173,9 @@ def fit_pfn(model: Any, x: torch.Tensor, y: torch.Tensor, *, checkpoint: str | P
             ``posterior.fit_info["prior"]``).
         x: inputs ``[n, d]`` (``d`` at most the PFN's ``max_features``).
         y: targets ``[n]``.
-        checkpoint: a PFN, a file written by ``probnn pretrain`` or its folder; default: the
-            checkpoint shipped for ``type(model)``.
+        checkpoint: a PFN, a file written by ``probnn pretrain`` or its folder, or the name of a
+            shipped network's prior (``"gp-hyperprior"``, ``"gp-hyperprior-raw"``, ``"gp"``); default:
+            the checkpoint shipped for ``type(model)``.
         rescale_inputs: rescale inputs to the unit cube with the data's bounding box (as the PFN's
             training inputs were); ``False`` when ``x`` already lives in the prior's input domain.
         generator: unused (a PFN prediction is deterministic); accepted for a uniform signature.

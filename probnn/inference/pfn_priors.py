@@ -11,6 +11,13 @@ Inputs live in the unit cube ``[0, 1]^d`` (``fit_pfn`` rescales data there).
   the unit cube), ``outputscale ~ LogNormal(0, 0.5)`` and noise variance ``~ LogNormal(log 0.02, 1.2)``
   (95 % in ``[0.002, 0.2]``, signal-to-noise from 5 to 500), ``d`` drawn from 1..3; targets
   standardised with the training set's mean and std, so the shipped PFN works in any units.
+* ``gp-hyperprior-raw``: the same prior with targets left in the prior's own units (zero mean,
+  ``outputscale ~ LogNormal(0, 0.5)``). Standardising makes a PFN's answer invariant to shifting and
+  scaling ``y``, so it cannot use what the prior says about the level and size of ``y`` (far from
+  the data the Bayes predictive reverts to the prior mean 0, and the magnitude of ``y`` informs the
+  output scale); at small ``n`` that information is worth a lot. This preset's PFN is the Bayes
+  answer for data that really are on the prior's scale (the benchmark against NUTS), the
+  standardised one is the tool for data in arbitrary units.
 * ``gp-bo``: the GP prior for Bayesian optimisation of (nearly) deterministic objectives: as
   ``gp-hyperprior`` but with the lengthscale location scaled by ``sqrt(d)``, noise variance
   ``~ LogNormal(log 1e-4, 2)`` and ``d`` drawn from 1..6.
@@ -125,6 +132,10 @@ PRESETS: dict[str, PriorPreset] = {
                                  "GP, RBF-ARD, LogNormal hyperpriors on lengthscales, outputscale and noise; "
                                  "x in [0,1]^d, d=1..3; targets standardised",
                                  {"lognormal_hyperpriors": {k: list(v) for k, v in HYPERPRIOR_LOGNORMALS.items()}}),
+    "gp-hyperprior-raw": PriorPreset("gp-hyperprior-raw", hyperprior_gp, (1, 3), "none",
+                                     "GP, RBF-ARD, LogNormal hyperpriors on lengthscales, outputscale and noise; "
+                                     "x in [0,1]^d, d=1..3; targets in the prior's own units (not standardised)",
+                                     {"lognormal_hyperpriors": {k: list(v) for k, v in HYPERPRIOR_LOGNORMALS.items()}}),
     "gp-bo": PriorPreset("gp-bo", bo_gp, (1, 6), "standardise",
                          "GP for Bayesian optimisation: RBF-ARD, lengthscale ~ LogNormal(log(0.35 sqrt(d)), 0.6), "
                          "outputscale ~ LogNormal(0, 0.5), noise variance ~ LogNormal(log 1e-4, 2); x in [0,1]^d, "

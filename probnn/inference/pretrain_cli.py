@@ -86,8 +86,18 @@ def pretrain_pfn(prior: str, steps: int, out: str | os.PathLike[str], *, resume:
                 steps_before = load_checkpoint(init_from).step
             except Exception:  # a bare PFN file has no training checkpoint to read
                 steps_before = None
-        history.append({"source": str(init_from), "steps": steps_before})
+        entry: dict[str, Any] = {"source": str(init_from), "steps": steps_before}
+        if module.target_normalisation != preset.target_normalisation:
+            # continued training on a preset that normalises targets differently (e.g. gp-hyperprior ->
+            # gp-hyperprior-raw): the weights are a starting point, the preset decides what the network sees
+            entry["target_normalisation_before"] = module.target_normalisation
+            module.target_normalisation = preset.target_normalisation
+        history.append(entry)
         module.metadata["initialised_from"] = history
+        if module.metadata.get("prior") != preset.name:
+            entry["prior_before"] = module.metadata.get("prior")
+            module.metadata.update({"prior": preset.name, "prior_description": preset.description,
+                                    "prior_settings": preset.settings})
     else:
         metadata = {"prior": preset.name, "prior_description": preset.description, "prior_settings": preset.settings,
                     "max_context": max_context, "num_features": list(features) if isinstance(features, tuple)

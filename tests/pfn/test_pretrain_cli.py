@@ -38,6 +38,19 @@ def test_pretrain_command_writes_model_checkpoint_and_record_and_resumes(tmp_pat
     continued = probnn.load(again / "model.safetensors")
     assert continued.metadata["initialised_from"][0]["steps"] == 12
     assert torch.equal(continued.borders, network.borders)
+    # continuing on the raw-units preset switches what the network sees: a standardising PFN's answer
+    # moves exactly with a shift of y, the raw one's does not (it knows the prior mean is 0)
+    raw = tmp_path / "raw"
+    main(["--prior", "gp-hyperprior-raw", "--steps", "3", "--out", str(raw), "--init-from", str(out), *TINY])
+    switched = probnn.load(raw / "model.safetensors")
+    assert switched.target_normalisation == "none" and network.target_normalisation == "standardise"
+    assert switched.metadata["prior"] == "gp-hyperprior-raw"
+    assert switched.metadata["initialised_from"][-1]["target_normalisation_before"] == "standardise"
+    y = x.sum(1)
+    for module, equivariant in ((continued, True), (switched, False)):
+        base = fit_pfn(probnn.models.GP(), x, y, checkpoint=module).predict(x).mean
+        shifted = fit_pfn(probnn.models.GP(), x, y + 5.0, checkpoint=module).predict(x).mean
+        assert torch.allclose(shifted, base + 5.0, atol=1e-6) == equivariant
 
 
 def test_subcommand_registers_on_a_parent_parser():

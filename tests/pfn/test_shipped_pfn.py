@@ -6,7 +6,13 @@ import pytest
 import torch
 
 import probnn
-from probnn.inference.pfn import CHECKPOINT_DIRECTORY, SHIPPED_CHECKPOINTS, default_checkpoint, load_pfn
+from probnn.inference.pfn import (
+    CHECKPOINT_DIRECTORY,
+    SHIPPED_BY_PRIOR,
+    SHIPPED_CHECKPOINTS,
+    default_checkpoint,
+    load_pfn,
+)
 from probnn.inference.pfn_priors import hyperprior_gp
 from probnn.predictive import BarPredictive
 
@@ -21,6 +27,22 @@ def test_shipped_checkpoint_is_in_the_package_and_small():
     assert network.max_features == 3 and network.metadata["prior"] == "gp-hyperprior"
     assert network.metadata["max_context"] >= 50
     assert network.metadata["training"]["steps_completed"] > 0
+
+
+def test_shipped_networks_are_found_by_their_prior_name():
+    for name, filename in SHIPPED_BY_PRIOR.items():
+        network = load_pfn(name)
+        assert network.metadata["prior"] == name, filename
+    raw = load_pfn("gp-hyperprior-raw")
+    assert raw.target_normalisation == "none" and load_pfn("gp-hyperprior").target_normalisation == "standardise"
+    # the raw-units network knows the prior mean is 0: far from the data it reverts towards 0, so its
+    # answer does not simply move with a shift of y (the standardising network's does, exactly)
+    x = torch.linspace(0.0, 0.3, 6, dtype=torch.float64)[:, None]
+    y = torch.full((6,), 2.0, dtype=torch.float64)
+    far = torch.tensor([[1.0]], dtype=torch.float64)
+    mean = probnn.fit(probnn.models.GP(), x, y, method="pfn", checkpoint="gp-hyperprior-raw",
+                      rescale_inputs=False).predict(far).mean
+    assert 0.0 < float(mean) < 1.5
 
 
 def test_method_pfn_works_without_training_or_network():
@@ -45,7 +67,8 @@ def _prior_datasets(count: int, n: int, seed: int):
         yield x[0, :n], y[:n], x[0, n:], y[n:]
 
 
-def test_shipped_pfn_beats_the_prior_only_answer_and_is_calibrated():
+@pytest.mark.parametrize("prior_name", ["gp-hyperprior", "gp-hyperprior-raw"])
+def test_shipped_pfn_beats_the_prior_only_answer_and_is_calibrated(prior_name):
     """On datasets from the very prior it was trained on (d = 1..3, n = 20, 10 test points each).
 
     Coverage of the central 80 % interval over 600 test points has Monte Carlo standard error
@@ -54,7 +77,8 @@ def test_shipped_pfn_beats_the_prior_only_answer_and_is_calibrated():
     """
     nll, baseline, inside, total = 0.0, 0.0, 0, 0
     for x, y, x_test, y_test in _prior_datasets(60, 20, seed=11):
-        predictive = probnn.fit(probnn.models.GP(), x, y, method="pfn", rescale_inputs=False).predict(x_test)
+        predictive = probnn.fit(probnn.models.GP(), x, y, method="pfn", checkpoint=prior_name,
+                                rescale_inputs=False).predict(x_test)
         nll += float(-predictive.log_prob(y_test).sum())
         naive = torch.distributions.Normal(y.mean(), y.std())
         baseline += float(-naive.log_prob(y_test).sum())
