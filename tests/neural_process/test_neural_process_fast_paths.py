@@ -69,6 +69,19 @@ def test_predict_sets_equals_set_by_set_forward(network_class, context_size):
         torch.testing.assert_close(std[1, k], alone_std, **TOLERANCE)
 
 
+def test_predict_sets_with_empty_sets_pools_to_zeros_like_forward():
+    torch.manual_seed(3)
+    network = PoolingNetwork(1, 1, WIDTH)
+    empty_x, empty_y = torch.zeros(2, 0, 1), torch.zeros(2, 0, 1)
+    x_target = torch.randn(2, 4, 1)
+    mean, std = network.predict_sets(empty_x, empty_y, torch.zeros(3, 2, 0, 1), torch.zeros(3, 2, 0, 1), x_target,
+                                     with_context=True, without_context=True)
+    reference_mean, reference_std = network(empty_x, empty_y, x_target)
+    assert torch.isfinite(mean).all() and torch.isfinite(std).all()
+    torch.testing.assert_close(mean, reference_mean.expand_as(mean), **TOLERANCE)
+    torch.testing.assert_close(std, reference_std.expand_as(std), **TOLERANCE)
+
+
 def test_generator_batched_attention_equals_per_set_attention(batch):
     """All S sets' pseudo queries in one cross-attention call == one call per set (same noise)."""
     torch.manual_seed(4)

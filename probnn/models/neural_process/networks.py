@@ -97,13 +97,14 @@ class PoolingNetwork(nn.Module):
             ``(mean, std)``, each ``[T, K, B, m, out]`` (``C u P_k`` first, then ``P_k``).
         """
         pseudo_tokens = self.embed(x_pseudo, y_pseudo)                         # [K, B, M, W]
+        pseudo_sum = pseudo_tokens.sum(2)
         pooled = []
+        # an empty set pools to zeros, as in mean_pool (hence the max(., 1) denominators)
         if with_context:
             context_sum = self.embed(x_context, y_context).sum(1)              # [B, W]
-            count = x_context.shape[1] + x_pseudo.shape[2]
-            pooled.append((context_sum + pseudo_tokens.sum(2)) / count)
+            pooled.append((context_sum + pseudo_sum) / max(x_context.shape[1] + x_pseudo.shape[2], 1))
         if without_context:
-            pooled.append(pseudo_tokens.mean(2))
+            pooled.append(pseudo_sum / max(x_pseudo.shape[2], 1))
         return self.decode(torch.stack(pooled), x_target)
 
 
