@@ -228,29 +228,118 @@ def _difference_cell(first: dict | None, second: dict | None) -> str:
     return f"{difference:+.3f} +- {paired:.3f} ({difference / paired:+.1f} s.e.) [{unpaired:.3f}] (n={len(common)})"
 
 
-def write_report(records: list[dict], args: argparse.Namespace) -> None:
+def _budget_label(record: dict) -> str:
+    return f"{record['steps']:,} steps x {record['batch_size']} tasks"
+
+
+def _models_in(records: list[dict]) -> list[str]:
+    return sorted({r["model"] for r in records}, key=list(MODELS).index)
+
+
+def _metric_tables(table: dict, columns: list[str], models: list[str], extra: dict | None = None) -> list[str]:
+    """Target and context LL tables; ``extra`` = {row label: summary table} appended (other budgets)."""
+    lines = []
+    for metric in ("target_ll", "context_ll"):
+        lines += [f"### {metric.replace('_ll', '')} log-likelihood (higher is better)", "",
+                  "| model | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+        for model in models:
+            lines.append(f"| {model} | " + " | ".join(_cell(table.get(c, {}).get(model), metric) for c in columns)
+                         + " |")
+        for label, (other_table, model) in (extra or {}).items():
+            lines.append(f"| {label} | " + " | ".join(_cell(other_table.get(c, {}).get(model), metric)
+                                                      for c in columns) + " |")
+        lines.append("")
+    return lines
+
+
+def _difference_table(table: dict, columns: list[str]) -> list[str]:
+    lines = ["### Target log-likelihood differences (model - baseline)", "",
+             "Paired by training seed (seed s of every model sees the same training-task stream and all models "
+             "see the same evaluation tasks): mean of the per-seed differences +- its standard error, and that "
+             "margin in standard errors; in brackets the unpaired s.e. sqrt(se_1^2 + se_2^2).", "",
+             "| model - baseline | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for model, baseline in COMPARISONS:
+        cells = [_difference_cell(table.get(column, {}).get(model), table.get(column, {}).get(baseline))
+                 for column in columns]
+        if any(cell != "-" for cell in cells):
+            lines.append(f"| {model} - {baseline} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
+
+
+def _per_seed_table(records: list[dict], columns: list[str]) -> list[str]:
+    """Every run's target / context LL: shows which seeds left the plateau (context LL near -0.44)."""
+    lines = ["### Per seed: target LL / context LL", "",
+             "| model | seed | " + " | ".join(columns) + " | final training loss |",
+             "|---|---|" + "---|" * (len(columns) + 1)]
+    pairs = sorted({(r["model"], r["seed"]) for r in records}, key=lambda pair: (list(MODELS).index(pair[0]), pair[1]))
+    for model, seed in pairs:
+        siblings = sorted((r for r in records if r["model"] == model and r["seed"] == seed),
+                          key=lambda r: EVAL_ORDER.index(r["kernel"]))
+        cells = []
+        for column in columns:
+            values = next((r["eval"][column] for r in siblings if column in r["eval"]), None)
+            cells.append("-" if values is None else f"{values['target_ll']:.3f} / {values['context_ll']:.3f}")
+        losses = ", ".join(f"{r['kernel']} {r['final_loss']:.3f}" for r in siblings)
+        lines.append(f"| {model} | {seed} | " + " | ".join(cells) + f" | {losses} |")
+    lines.append("")
+    return lines
+
+
+def _cost_table(records: list[dict]) -> list[str]:
+    lines = ["### Cost per run (CPU seconds, 1 thread; mean over runs)", "",
+             "| model | runs | train CPU s | evaluation CPU s | parameters |", "|---|---|---|---|---|"]
+    for model in _models_in(records):
+        runs = [r for r in records if r["model"] == model]
+        train_cpu = sum(r.get("train_cpu_seconds", r["train_seconds"]) for r in runs) / len(runs)
+        eval_cpu = sum(r.get("eval_cpu_seconds", 0.0) for r in runs) / len(runs)
+        lines.append(f"| {model} | {len(runs)} | {train_cpu:.0f} | {eval_cpu:.0f} | {runs[0]['num_parameters']} |")
+    lines.append("")
+    return lines
+
+
+def _cpu_minutes(records: list[dict]) -> float:
+    return sum(r.get("train_cpu_seconds", 0) + r.get("eval_cpu_seconds", 0) for r in records) / 60
+
+
+def write_report(records: list[dict], args: argparse.Namespace, other_budgets: dict[str, list[dict]]) -> None:
+    """Results file: the budget of ``args`` as the main tables, every other cached budget after it.
+
+    Models that were run only at another budget appear in the main tables as extra rows labelled with
+    their budget (never mixed into the paired differences, which stay within one budget).
+    """
     table = summarise(records)
-    columns = [name for name in EVAL_ORDER if name in table]
-    models = sorted({m for t in table.values() for m in t}, key=list(MODELS).index)
+    other_tables = {tag: summarise(runs) for tag, runs in other_budgets.items()}
+    every_column = set(table) | {c for t in other_tables.values() for c in t}
+    columns = [name for name in EVAL_ORDER if name in every_column]
+    models = _models_in(records)
+    extra = {}
+    for tag, runs in other_budgets.items():
+        label = _budget_label(runs[0])
+        for model in _models_in(runs):
+            if model not in models:
+                extra[f"{model} [{label}]"] = (other_tables[tag], model)
     settings = {"steps": args.steps, "batch_size": args.batch_size, "width": args.width,
                 "eval_batches": args.eval_batches, "eval_batch_size": args.eval_batch_size,
                 "mixture_components_at_test": 50, "learning_rate": args.learning_rate,
                 "warmup_steps": max(1, args.steps // 20), "schedule": "linear warm-up, cosine to 0", "grad_clip": 1.0,
                 "num_points": 50, "context_size": [3, 46], "torch_threads": torch.get_num_threads()}
-    (RESULTS / "neural_process.json").write_text(json.dumps({"settings": settings, "summary": table,
-                                                             "runs": records}, indent=1))
-    total_cpu = sum(r.get("train_cpu_seconds", 0) + r.get("eval_cpu_seconds", 0) for r in records) / 60
+    (RESULTS / "neural_process.json").write_text(json.dumps(
+        {"settings": settings, "summary": table, "runs": records,
+         "other_budgets": {tag: {"summary": other_tables[tag], "runs": runs} for tag, runs in other_budgets.items()}},
+        indent=1))
     lines = ["# Neural processes on the standard 1D GP protocol", "",
-             f"Same budget for every model: **{args.steps} optimiser steps x {args.batch_size} tasks = "
+             f"Main budget, the same for every model: **{args.steps:,} optimiser steps x {args.batch_size} tasks = "
              f"{args.steps * args.batch_size:,} tasks** (the paper: 100k x 100 = 10M), width {args.width} "
              f"(paper: 128), 4 attention heads, Adam with peak learning rate {args.learning_rate:g} (chosen by a "
-             f"CNP-only pilot on validation tasks, then frozen for every model), linear warm-up over "
-             f"{max(1, args.steps // 20)} steps, cosine decay to 0, gradient-norm clip 1; 50 points per task, "
-             "context U{3..46}, x ~ U[-2, 2]. MPNP / MPANP: K = 4 pseudo-context sets in training, K = 50 at test; "
-             f"NP: 50 latent samples at test. Evaluation: {args.eval_batches} x {args.eval_batch_size} fixed tasks "
-             "per setting (the same for every model and seed), per-point log-likelihood (bnp convention); mean "
-             "+- standard error over training seeds (n = number of seeds). One thread per run, one run at a time, "
-             f"on a 2-core CPU shared with other developers; {total_cpu:.0f} CPU-minutes for the runs below.", "",
+             "CNP-only pilot on validation tasks at the earlier 4,000-step budget, then frozen for every model and "
+             f"reused here without a new pilot), linear warm-up over {max(1, args.steps // 20)} steps, cosine decay "
+             "to 0, gradient-norm clip 1; 50 points per task, context U{3..46}, x ~ U[-2, 2]. MPNP / MPANP: K = 4 "
+             f"pseudo-context sets in training, K = 50 at test; NP: 50 latent samples at test. Evaluation: "
+             f"{args.eval_batches} x {args.eval_batch_size} fixed tasks per setting (the same for every model, "
+             "seed and budget), per-point log-likelihood (bnp convention); mean +- standard error over training "
+             "seeds (n = number of seeds). One thread per run, one run at a time, on a 2-core CPU shared with "
+             f"other developers; {_cpu_minutes(records):.0f} CPU-minutes for the runs at this budget.", "",
              "Columns: rbf / matern52 / periodic = trained and evaluated on that kernel; rbf_t_noise = trained on "
              "RBF, evaluated on RBF + Student-t(2.1) noise (scale U(0, 0.15)).", ""]
     pilot_path = RESULTS / "neural_process_pilot.json"
@@ -264,30 +353,22 @@ def write_report(records: list[dict], args: argparse.Namespace) -> None:
         lines += [f"| {row['learning_rate']:g} | {row['target_ll']:.3f} | {row['context_ll']:.3f} |"
                   for row in pilot_record["rows"]]
         lines.append("")
-    for metric in ("target_ll", "context_ll"):
-        lines += [f"## {metric.replace('_ll', '')} log-likelihood (higher is better)", "",
-                  "| model | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
-        for model in models:
-            lines.append(f"| {model} | " + " | ".join(_cell(table[c].get(model), metric) for c in columns) + " |")
-        lines.append("")
-    lines += ["## Target log-likelihood differences (model - baseline)", "",
-              "Paired by training seed (seed s of every model sees the same training-task stream and all models "
-              "see the same evaluation tasks): mean of the per-seed differences +- its standard error, and that "
-              "margin in standard errors; in brackets the unpaired s.e. sqrt(se_1^2 + se_2^2).", "",
-              "| model - baseline | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
-    for model, baseline in COMPARISONS:
-        cells = [_difference_cell(table[column].get(model), table[column].get(baseline)) for column in columns]
-        if any(cell != "-" for cell in cells):
-            lines.append(f"| {model} - {baseline} | " + " | ".join(cells) + " |")
-    lines.append("")
-    lines += ["## Cost per run (CPU seconds, 1 thread; mean over runs)", "",
-              "| model | runs | train CPU s | evaluation CPU s | parameters |", "|---|---|---|---|---|"]
-    for model in models:
-        runs = [r for r in records if r["model"] == model]
-        train_cpu = sum(r.get("train_cpu_seconds", r["train_seconds"]) for r in runs) / len(runs)
-        eval_cpu = sum(r.get("eval_cpu_seconds", 0.0) for r in runs) / len(runs)
-        lines.append(f"| {model} | {len(runs)} | {train_cpu:.0f} | {eval_cpu:.0f} | {runs[0]['num_parameters']} |")
-    lines.append("")
+    lines += [f"## Main budget: {args.steps:,} steps x {args.batch_size} tasks", ""]
+    if extra:
+        lines += ["Rows labelled `[steps x tasks]` were not run at this budget: they are the earlier budget's "
+                  "figures, shown for reference only (not a same-budget comparison).", ""]
+    lines += _metric_tables(table, columns, models, extra)
+    lines += _difference_table(table, columns)
+    lines += _per_seed_table(records, columns)
+    lines += _cost_table(records)
+    for tag, runs in other_budgets.items():
+        other = other_tables[tag]
+        lines += [f"## Earlier budget: {_budget_label(runs[0])} (`{tag}`)", "",
+                  f"Same protocol, evaluation tasks and learning rate; {_cpu_minutes(runs):.0f} CPU-minutes.", ""]
+        lines += _metric_tables(other, [c for c in columns if c in other], _models_in(runs))
+        lines += _difference_table(other, [c for c in columns if c in other])
+        lines += _per_seed_table(runs, [c for c in columns if c in other])
+        lines += _cost_table(runs)
     report = RESULTS / "neural_process.md"
     old = report.read_text() if report.exists() else ""
     reading = old[old.index(READING_HEADING):] if READING_HEADING in old else ""
@@ -298,7 +379,7 @@ def write_report(records: list[dict], args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke run: 20 steps, tiny evaluation, no cache")
-    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--steps", type=int, default=16000)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -328,8 +409,12 @@ def main() -> None:
                     run_one(kernel, model_name, seed, args, eval_sets)
     if args.quick:
         return
-    records = [json.loads(path.read_text()) for path in sorted((RUNS / settings_tag(args)).glob("*.json"))]
-    write_report(records, args)
+    def cached(folder: Path) -> list[dict]:
+        return [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))]
+
+    other_budgets = {folder.name: cached(folder) for folder in sorted(RUNS.iterdir())
+                     if folder.is_dir() and folder.name != settings_tag(args) and cached(folder)}
+    write_report(cached(RUNS / settings_tag(args)), args, other_budgets)
 
 
 if __name__ == "__main__":
