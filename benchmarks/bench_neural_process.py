@@ -264,6 +264,41 @@ def _difference_table(table: dict, columns: list[str]) -> list[str]:
         if any(cell != "-" for cell in cells):
             lines.append(f"| {model} - {baseline} | " + " | ".join(cells) + " |")
     lines.append("")
+    if "rbf" in table and "rbf_t_noise" in table:
+        lines += _margin_change_table(table)
+    return lines
+
+
+def _margin_change_table(table: dict) -> list[str]:
+    """Does a margin hold or grow when RBF-trained models meet t-noise data? Paired by seed.
+
+    Per seed: ``(model - baseline on rbf_t_noise) - (model - baseline on rbf)``; the same trained networks
+    are evaluated on both, so the seed-to-seed spread cancels twice.
+    """
+    lines = ["### Margin change from RBF to RBF + t-noise (same RBF-trained networks)", "",
+             "Per seed: (model - baseline target LL on rbf_t_noise) - (the same on rbf); mean +- paired s.e. "
+             "Positive = the margin grows on t-noise data.", "",
+             "| model - baseline | margin on rbf | margin on rbf_t_noise | change |", "|---|---|---|---|"]
+    for model, baseline in COMPARISONS:
+        entries = [table[name].get(model) for name in ("rbf", "rbf_t_noise")] + \
+                  [table[name].get(baseline) for name in ("rbf", "rbf_t_noise")]
+        if any(entry is None for entry in entries):
+            continue
+        clean, noisy, clean_base, noisy_base = entries
+        seeds = sorted(set(clean["seeds"]) & set(noisy["seeds"]) & set(clean_base["seeds"]) & set(noisy_base["seeds"]))
+        if len(seeds) < 2:
+            continue
+
+        def at(entry: dict, seed: int) -> float:
+            return entry["target_ll"][entry["seeds"].index(seed)]
+
+        changes = torch.tensor([(at(noisy, s) - at(noisy_base, s)) - (at(clean, s) - at(clean_base, s)) for s in seeds],
+                               dtype=torch.float64)
+        change, se = float(changes.mean()), float(changes.std() / math.sqrt(len(seeds)))
+        lines.append(f"| {model} - {baseline} | {_difference_cell(clean, clean_base)} | "
+                     f"{_difference_cell(noisy, noisy_base)} | {change:+.3f} +- {se:.3f} ({change / se:+.1f} s.e.) "
+                     f"(n={len(seeds)}) |")
+    lines.append("")
     return lines
 
 
