@@ -196,6 +196,7 @@ def summarise(records: list[dict]) -> dict:
 EVAL_ORDER = ["rbf", "matern52", "rbf_t_noise", "periodic"]
 #: Comparisons reported as differences of target log-likelihood: (model, baseline).
 COMPARISONS = [("MPNP", "CNP"), ("MPNP", "NP"), ("MPNP", "MPNP (no pseudo term)"), ("MPNP", "MPNP (K=1)"),
+               ("MPNP (no pseudo term)", "NP"),
                ("MPANP", "ACNP"), ("MPANP", "MPNP"), ("PFN", "MPNP")]
 #: Hand-written text after this heading in the results file survives ``--report`` rebuilds.
 READING_HEADING = "## Reading"
