@@ -14,13 +14,17 @@ row, so a cut run keeps what finished):
 
 * ``--phase fast``: SVI (mean-field, local reparameterisation) and SGHMC on every split;
 * ``--phase nuts``: NUTS (numpyro, 4 vectorised chains) on splits 0, 1, ... of every dataset until the
-  budget is spent.
+  budget is spent;
+* ``--phase nuts-long``: the same sampler with a 500-step warm-up and 800 draws per chain (4x), the
+  run that checks R-hat <= 1.01 (stored as ``nuts_long`` beside the ``nuts`` rows);
+* ``--phase nuts-probe``: a dense mass matrix and tree depth 10 (``--datasets energy yacht --splits 1``),
+  the probe of whether better adaptation fixes the nearly noise-free sets.
 
 The machine is 2 CPU cores shared by 4 developers; runs are single-threaded and budgeted
 (``--budget-minutes``), and the results state exactly which splits ran. JAX's persistent compilation
 cache is enabled so that same-shape fits (the splits of one dataset) reuse their XLA executables.
 
-Usage: python benchmarks/bench_uci_bnn.py [--quick] [--phase fast|nuts] [--budget-minutes 20]
+Usage: python benchmarks/bench_uci_bnn.py [--quick] [--phase fast|nuts|nuts-long] [--budget-minutes 20] [--report]
 """
 
 from __future__ import annotations
@@ -51,6 +55,11 @@ DATASETS = {"yacht": "yacht", "energy": "energy", "boston": "bostonHousing", "co
             "wine-quality-red": "wine-quality-red"}  # smallest first, so a short budget covers the most datasets
 SETTINGS = {
     "nuts": {"num_warmup": 300, "num_samples": 200, "num_chains": 4, "max_tree_depth": 8},
+    # The R-hat run: the same sampler with a longer warm-up and 4x the draws (f-space R-hat - 1 falls
+    # roughly as 1 / ESS, and the 200-draw runs had R-hat ~1.01-1.05 at bulk ESS ~100-600).
+    "nuts_long": {"num_warmup": 500, "num_samples": 800, "num_chains": 4, "max_tree_depth": 8},
+    # The probe of the nearly noise-free sets (energy, yacht): a dense mass matrix and 4x longer trajectories.
+    "nuts_probe": {"num_warmup": 500, "num_samples": 500, "num_chains": 4, "max_tree_depth": 10, "dense_mass": True},
     "svi": {"family": "mean_field", "local_reparameterization": True, "num_steps": 10000, "learning_rate": 0.01,
             "num_particles": 1, "num_predictive_draws": 400},
     "sghmc": {"num_samples": 100, "num_burnin": 10000, "thinning": 100, "num_chains": 4, "batch_size": 32,
@@ -58,10 +67,13 @@ SETTINGS = {
 }
 QUICK = {
     "nuts": {"num_warmup": 30, "num_samples": 30, "num_chains": 2, "max_tree_depth": 5},
+    "nuts_long": {"num_warmup": 40, "num_samples": 40, "num_chains": 2, "max_tree_depth": 5},
+    "nuts_probe": {"num_warmup": 40, "num_samples": 40, "num_chains": 2, "max_tree_depth": 5, "dense_mass": True},
     "svi": {"family": "mean_field", "num_steps": 300, "num_predictive_draws": 100},
     "sghmc": {"num_samples": 10, "num_burnin": 100, "thinning": 5, "num_chains": 2},
 }
-PHASES = {"fast": ("svi", "sghmc"), "nuts": ("nuts",)}
+PHASES = {"fast": ("svi", "sghmc"), "nuts": ("nuts",), "nuts-long": ("nuts_long",), "nuts-probe": ("nuts_probe",)}
+FIT_METHOD = {"nuts_long": "nuts", "nuts_probe": "nuts"}  # result key -> probnn.fit method
 
 
 def load_split(name: str, split: int) -> tuple[torch.Tensor, ...]:
@@ -92,16 +104,17 @@ def run_method(name: str, split: int, method: str, settings: dict) -> dict:
     ys = (y - y_mean) / y_std
     bnn = BNN(x.shape[1], hidden=(50,), activation="tanh", noise="learned")
     start = time.perf_counter()
-    posterior = probnn.fit(bnn, xs, ys, method=method, generator=split, progress=False, **settings[method])
+    posterior = probnn.fit(bnn, xs, ys, method=FIT_METHOD.get(method, method), generator=split, progress=False,
+                           **settings[method])
     result = {**evaluate(posterior.predict(xt), y_test, y_mean, y_std), "seconds": time.perf_counter() - start}
     noise = posterior.flat_draws().get("noise")
     result["noise_std_mean"] = float(noise.mean()) * y_std if noise is not None else None
-    if method in ("nuts", "sghmc"):
+    if method in ("nuts", "nuts_long", "nuts_probe", "sghmc"):
         diag = posterior.summary()["diagnostics"]
         result["function_rhat_max"] = diag.get("function_rhat_max")
         result["parameter_rhat_max"] = diag.get("rhat_max")
         result["function_ess_bulk_min"] = diag.get("function_ess_bulk_min")
-        if method == "nuts":
+        if method in ("nuts", "nuts_long", "nuts_probe"):
             result["divergences"] = diag.get("num_divergences")
             result["max_tree_depth_hits"] = diag.get("max_tree_depth_hits")
             result["num_transitions"] = int(posterior.sample_stats["tree_depth"].numel())
@@ -135,15 +148,15 @@ def write(results: dict, name: str) -> None:
              f"{results.get('seconds', {})}", ""]
     for metric in ("rmse", "nll"):
         lines += [f"## Test {metric.upper()}", "",
-                  "| dataset | exact GP (20) | BNN-SVI | BNN-SGHMC | BNN-NUTS | exact GP on NUTS splits "
-                  "| MC dropout (pub.) | deep ens. (pub.) |", "|---|---|---|---|---|---|---|---|"]
+                  "| dataset | exact GP (20) | BNN-SVI | BNN-SGHMC | BNN-NUTS | BNN-NUTS (long) | exact GP on NUTS "
+                  "splits | MC dropout (pub.) | deep ens. (pub.) |", "|---|---|---|---|---|---|---|---|---|"]
         for dataset, runs in results["runs"].items():
             gp_entry = gp.get(DATASETS[dataset], {})
             gp_splits = {s["split"]: s for s in gp_entry.get("splits", [])}
             cells = []
-            for method in ("svi", "sghmc", "nuts"):
+            for method in ("svi", "sghmc", "nuts", "nuts_long"):
                 values = [runs[s][method][metric] for s in sorted(runs, key=int) if method in runs[s]]
-                cells.append(f"{_mean_se(values)} ({len(values)})")
+                cells.append(f"{_mean_se(values)} ({len(values)})" if values else "-")
             nuts_splits = [int(s) for s in runs if "nuts" in runs[s]]
             gp_all = _mean_se([s[metric] for s in gp_splits.values()])
             gp_nuts = _mean_se([gp_splits[s][metric] for s in nuts_splits if s in gp_splits])
@@ -152,7 +165,27 @@ def write(results: dict, name: str) -> None:
                    for k in ("mc_dropout", "deep_ensembles")]
             lines.append(f"| {dataset} | {gp_all} | {' | '.join(cells)} | {gp_nuts} | {pub[0]} | {pub[1]} |")
         lines.append("")
-    lines += ["## Diagnostics", "",
+    lines += ["## Function-space R-hat of the NUTS runs", "",
+              "Per dataset and NUTS setting: min / median / max over the splits run of the largest f-space R-hat "
+              "(definition below), and how many runs reach R-hat <= 1.01.", "",
+              "| dataset | setting | runs | R-hat min / median / max | runs <= 1.01 | bulk ESS min (median) | "
+              "tree-depth hits | divergences |", "|---|---|---|---|---|---|---|---|"]
+    for dataset, runs in results["runs"].items():
+        for method in ("nuts", "nuts_long", "nuts_probe"):
+            rows = [runs[s][method] for s in sorted(runs, key=int) if method in runs[s]]
+            if not rows:
+                continue
+            rhat = np.array([r["function_rhat_max"] for r in rows])
+            ess = np.median([r["function_ess_bulk_min"] for r in rows])
+            hits = sum(r["max_tree_depth_hits"] for r in rows) / sum(r["num_transitions"] for r in rows)
+            draws = results["settings"][method]
+            dense = ", dense mass" if draws.get("dense_mass") else ""
+            setting = (f"{method} ({draws['num_warmup']} + {draws['num_samples']} x {draws['num_chains']}, "
+                       f"depth {draws['max_tree_depth']}{dense})")
+            lines.append(f"| {dataset} | {setting} | {len(rows)} | {rhat.min():.3f} / {np.median(rhat):.3f} / "
+                         f"{rhat.max():.3f} | {int((rhat <= 1.01).sum())} of {len(rows)} | {ess:.0f} | "
+                         f"{100 * hits:.0f} % | {sum(r['divergences'] for r in rows)} |")
+    lines += ["", "## Diagnostics", "",
               "Function-space R-hat: split R-hat of the network output f at <= 100 training inputs across the 4 chains "
               "(parameter R-hat is not a convergence measure for networks: hidden units can be permuted and their "
               "signs flipped without changing f, so chains in equivalent modes disagree on every weight).", "",
@@ -160,11 +193,11 @@ def write(results: dict, name: str) -> None:
               "/ transitions | seconds |", "|---|---|---|---|---|---|---|---|"]
     for dataset, runs in results["runs"].items():
         for split in sorted(runs, key=int):
-            for method in ("nuts", "sghmc"):
+            for method in ("nuts", "nuts_long", "nuts_probe", "sghmc"):
                 r = runs[split].get(method)
                 if r is None or (method == "sghmc" and int(split) > 2):
                     continue
-                hits = (f"{r['max_tree_depth_hits']} / {r['num_transitions']}" if method == "nuts" else "-")
+                hits = (f"{r['max_tree_depth_hits']} / {r['num_transitions']}" if method != "sghmc" else "-")
                 lines.append(f"| {dataset} | {split} | {method} | {r['function_rhat_max']:.3f} | "
                              f"{r['function_ess_bulk_min']:.0f} | {r.get('divergences', '-')} | {hits} | "
                              f"{r['seconds']:.0f} |")
@@ -183,7 +216,11 @@ def main() -> None:
     parser.add_argument("--budget-minutes", type=float, default=20.0)
     parser.add_argument("--datasets", nargs="*", default=list(DATASETS))
     parser.add_argument("--splits", type=int, default=20)
+    parser.add_argument("--report", action="store_true", help="only rebuild the markdown from the JSON")
     args = parser.parse_args()
+    if args.report:
+        write(json.loads((RESULTS / "uci_bnn.json").read_text()), "uci_bnn")
+        return
     try:
         resolve_uci_path(DATASETS[next(iter(DATASETS))])
     except InputError as error:
@@ -199,8 +236,10 @@ def main() -> None:
     name = "uci_bnn_quick" if args.quick else "uci_bnn"
     path = RESULTS / f"{name}.json"
     results = json.loads(path.read_text()) if path.exists() else {}
-    if results.get("settings") != settings:
+    stored = results.get("settings", {})
+    if any(stored[key] != settings[key] for key in stored.keys() & settings.keys()) or not stored:
         results = {"settings": settings, "runs": {}, "seconds": {}}
+    results["settings"] = {**stored, **settings}  # a new method's settings join the old ones
     for dataset in args.datasets:
         results["runs"].setdefault(dataset, {})
     start = time.perf_counter()

@@ -10,7 +10,10 @@
 * Divergent transitions and tree-depth saturation (NUTS) from ``sample_stats``.
 
 Warnings (:class:`ConvergenceWarning`) fire when the monitored R-hat exceeds ``RHAT_THRESHOLD``
-(1.01, the threshold recommended by Vehtari et al., 2021) or any transition diverged.
+(1.01, the threshold recommended by Vehtari et al., 2021) or any transition diverged, and
+(:class:`TreeDepthWarning`, an efficiency warning as in Stan) when more than
+``TREE_DEPTH_HIT_FRACTION`` of the NUTS transitions stopped at the tree-depth cap: those trajectories
+were cut before the no-U-turn criterion fired, so each draw moves less than NUTS intends.
 """
 
 from __future__ import annotations
@@ -29,6 +32,15 @@ MAX_FUNCTION_POINTS = 100
 
 class ConvergenceWarning(UserWarning):
     """Emitted when R-hat exceeds 1.01 or divergences occurred."""
+
+
+class TreeDepthWarning(ConvergenceWarning):
+    """Emitted when most NUTS transitions hit ``max_tree_depth`` (an efficiency problem, not a bias)."""
+
+
+# Warn when more than half of the transitions saturate: occasional hits are harmless (Stan warns on
+# any; on networks nearly every run has a few), a majority means the cap sets the trajectory length.
+TREE_DEPTH_HIT_FRACTION = 0.5
 
 
 def _arviz() -> Any:
@@ -97,6 +109,7 @@ def summarize(draws: dict[str, torch.Tensor], sample_stats: dict[str, torch.Tens
     if "tree_depth" in sample_stats and "max_tree_depth" in sample_stats:
         limit = int(sample_stats["max_tree_depth"].flatten()[0])
         summary["max_tree_depth_hits"] = int((sample_stats["tree_depth"] >= limit).sum())
+        summary["num_transitions"] = int(sample_stats["tree_depth"].numel())
     if "tree_depth" in sample_stats:
         summary["mean_tree_depth"] = float(sample_stats["tree_depth"].double().mean())
     if "accept_prob" in sample_stats:
@@ -113,13 +126,21 @@ def monitored_rhat(summary: dict[str, Any]) -> float | None:
 
 
 def warn_if_unconverged(summary: dict[str, Any], *, method: str, num_chains: int) -> None:
-    """Emit :class:`ConvergenceWarning` for R-hat > 1.01 (several chains) or any divergence."""
+    """Emit :class:`ConvergenceWarning` for R-hat > 1.01 (several chains) or any divergence, and
+    :class:`TreeDepthWarning` when most NUTS transitions hit the tree-depth cap."""
     rhat = monitored_rhat(summary)
     if num_chains > 1 and rhat is not None and rhat > RHAT_THRESHOLD:
         where = "function-space" if "function_rhat_max" in summary else "parameter"
         warnings.warn(
             f"{method}: {where} R-hat = {rhat:.3f} > {RHAT_THRESHOLD}: the chains have not mixed; run longer "
             "(num_warmup / num_samples) or reparameterise", ConvergenceWarning, stacklevel=3)
+    hits, transitions = summary.get("max_tree_depth_hits"), summary.get("num_transitions")
+    if hits and transitions and hits > TREE_DEPTH_HIT_FRACTION * transitions:
+        warnings.warn(
+            f"{method}: {hits} of {transitions} transitions hit max_tree_depth: the trajectories are cut short "
+            "and the draws are strongly autocorrelated; raise max_tree_depth, adapt a dense mass matrix "
+            "(dense_mass=True) or lengthen the warm-up. A posterior that is very narrow in some directions "
+            "(e.g. nearly noise-free data) causes this", TreeDepthWarning, stacklevel=3)
     divergences = summary.get("num_divergences", 0)
     if divergences:
         warnings.warn(

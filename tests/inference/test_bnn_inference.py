@@ -15,7 +15,7 @@ import torch
 from linear_regression_data import NOISE, linear_regression_posterior
 
 import probnn
-from probnn.inference.diagnostics import ConvergenceWarning, summarize, warn_if_unconverged
+from probnn.inference.diagnostics import ConvergenceWarning, TreeDepthWarning, summarize, warn_if_unconverged
 from probnn.models import BNN
 
 
@@ -138,6 +138,23 @@ def test_diagnostics_warn_on_bad_rhat_and_divergences() -> None:
     assert any("R-hat" in m for m in messages) and any("divergent" in m for m in messages)
     good = summarize({"a": torch.randn(4, 500, generator=generator)}, {})
     assert good["rhat_max"] < 1.01
+
+
+@pytest.mark.parametrize(("hits", "warns"), [(50, False), (101, True)])
+def test_tree_depth_saturation_warns_only_for_a_majority(hits: int, warns: bool) -> None:
+    generator = torch.Generator().manual_seed(0)
+    depth = torch.full((2, 100), 5)
+    depth.view(-1)[:hits] = 8
+    stats = {"tree_depth": depth, "max_tree_depth": torch.full((2, 100), 8)}
+    summary = summarize({"a": torch.randn(2, 100, generator=generator)}, stats)
+    assert summary["max_tree_depth_hits"] == hits and summary["num_transitions"] == 200
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warn_if_unconverged(summary, method="nuts", num_chains=2)
+    tree = [w for w in caught if issubclass(w.category, TreeDepthWarning)]
+    assert len(tree) == int(warns)
+    if warns:
+        assert f"{hits} of 200" in str(tree[0].message) and "dense_mass" in str(tree[0].message)
 
 
 def test_pyro_generic_path_on_a_user_model(data) -> None:
