@@ -17,6 +17,8 @@ row, so a cut run keeps what finished):
   budget is spent;
 * ``--phase nuts-long``: the same sampler with a 500-step warm-up and 800 draws per chain (4x), the
   run that checks R-hat <= 1.01 (stored as ``nuts_long`` beside the ``nuts`` rows);
+* ``--phase nuts-longer --split-list ...``: 1,600 draws per chain, for the splits whose R-hat run
+  stayed above 1.01;
 * ``--phase nuts-probe``: a dense mass matrix and tree depth 10 (``--datasets energy yacht --splits 1``),
   the probe of whether better adaptation fixes the nearly noise-free sets.
 
@@ -58,6 +60,8 @@ SETTINGS = {
     # The R-hat run: the same sampler with a longer warm-up and 4x the draws (f-space R-hat - 1 falls
     # roughly as 1 / ESS, and the 200-draw runs had R-hat ~1.01-1.05 at bulk ESS ~100-600).
     "nuts_long": {"num_warmup": 500, "num_samples": 800, "num_chains": 4, "max_tree_depth": 8},
+    # Twice the R-hat run's draws, for the splits whose R-hat run stayed above 1.01 (``--split-list``).
+    "nuts_longer": {"num_warmup": 500, "num_samples": 1600, "num_chains": 4, "max_tree_depth": 8},
     # The probe of the nearly noise-free sets (energy, yacht): a dense mass matrix and 4x longer trajectories.
     "nuts_probe": {"num_warmup": 500, "num_samples": 500, "num_chains": 4, "max_tree_depth": 10, "dense_mass": True},
     "svi": {"family": "mean_field", "local_reparameterization": True, "num_steps": 10000, "learning_rate": 0.01,
@@ -69,11 +73,13 @@ QUICK = {
     "nuts": {"num_warmup": 30, "num_samples": 30, "num_chains": 2, "max_tree_depth": 5},
     "nuts_long": {"num_warmup": 40, "num_samples": 40, "num_chains": 2, "max_tree_depth": 5},
     "nuts_probe": {"num_warmup": 40, "num_samples": 40, "num_chains": 2, "max_tree_depth": 5, "dense_mass": True},
+    "nuts_longer": {"num_warmup": 40, "num_samples": 80, "num_chains": 2, "max_tree_depth": 5},
     "svi": {"family": "mean_field", "num_steps": 300, "num_predictive_draws": 100},
     "sghmc": {"num_samples": 10, "num_burnin": 100, "thinning": 5, "num_chains": 2},
 }
-PHASES = {"fast": ("svi", "sghmc"), "nuts": ("nuts",), "nuts-long": ("nuts_long",), "nuts-probe": ("nuts_probe",)}
-FIT_METHOD = {"nuts_long": "nuts", "nuts_probe": "nuts"}  # result key -> probnn.fit method
+PHASES = {"fast": ("svi", "sghmc"), "nuts": ("nuts",), "nuts-long": ("nuts_long",), "nuts-probe": ("nuts_probe",),
+          "nuts-longer": ("nuts_longer",)}
+FIT_METHOD = {"nuts_long": "nuts", "nuts_probe": "nuts", "nuts_longer": "nuts"}  # result key -> probnn.fit method
 
 
 def load_split(name: str, split: int) -> tuple[torch.Tensor, ...]:
@@ -109,12 +115,12 @@ def run_method(name: str, split: int, method: str, settings: dict) -> dict:
     result = {**evaluate(posterior.predict(xt), y_test, y_mean, y_std), "seconds": time.perf_counter() - start}
     noise = posterior.flat_draws().get("noise")
     result["noise_std_mean"] = float(noise.mean()) * y_std if noise is not None else None
-    if method in ("nuts", "nuts_long", "nuts_probe", "sghmc"):
+    if method in ("nuts", "nuts_long", "nuts_longer", "nuts_probe", "sghmc"):
         diag = posterior.summary()["diagnostics"]
         result["function_rhat_max"] = diag.get("function_rhat_max")
         result["parameter_rhat_max"] = diag.get("rhat_max")
         result["function_ess_bulk_min"] = diag.get("function_ess_bulk_min")
-        if method in ("nuts", "nuts_long", "nuts_probe"):
+        if method in ("nuts", "nuts_long", "nuts_longer", "nuts_probe"):
             result["divergences"] = diag.get("num_divergences")
             result["max_tree_depth_hits"] = diag.get("max_tree_depth_hits")
             result["num_transitions"] = int(posterior.sample_stats["tree_depth"].numel())
@@ -171,7 +177,7 @@ def write(results: dict, name: str) -> None:
               "| dataset | setting | runs | R-hat min / median / max | runs <= 1.01 | bulk ESS min (median) | "
               "tree-depth hits | divergences |", "|---|---|---|---|---|---|---|---|"]
     for dataset, runs in results["runs"].items():
-        for method in ("nuts", "nuts_long", "nuts_probe"):
+        for method in ("nuts", "nuts_long", "nuts_longer", "nuts_probe"):
             rows = [runs[s][method] for s in sorted(runs, key=int) if method in runs[s]]
             if not rows:
                 continue
@@ -193,7 +199,7 @@ def write(results: dict, name: str) -> None:
               "/ transitions | seconds |", "|---|---|---|---|---|---|---|---|"]
     for dataset, runs in results["runs"].items():
         for split in sorted(runs, key=int):
-            for method in ("nuts", "nuts_long", "nuts_probe", "sghmc"):
+            for method in ("nuts", "nuts_long", "nuts_longer", "nuts_probe", "sghmc"):
                 r = runs[split].get(method)
                 if r is None or (method == "sghmc" and int(split) > 2):
                     continue
@@ -216,6 +222,7 @@ def main() -> None:
     parser.add_argument("--budget-minutes", type=float, default=20.0)
     parser.add_argument("--datasets", nargs="*", default=list(DATASETS))
     parser.add_argument("--splits", type=int, default=20)
+    parser.add_argument("--split-list", type=int, nargs="*", default=None, help="run exactly these splits")
     parser.add_argument("--report", action="store_true", help="only rebuild the markdown from the JSON")
     args = parser.parse_args()
     if args.report:
@@ -243,7 +250,7 @@ def main() -> None:
     for dataset in args.datasets:
         results["runs"].setdefault(dataset, {})
     start = time.perf_counter()
-    splits = range(1 if args.quick else args.splits)
+    splits = args.split_list if args.split_list is not None else range(1 if args.quick else args.splits)
     for split in splits:
         for dataset in args.datasets:
             for method in PHASES[args.phase]:
