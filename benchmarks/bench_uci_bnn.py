@@ -26,7 +26,8 @@ The machine is 2 CPU cores shared by 4 developers; runs are single-threaded and 
 (``--budget-minutes``), and the results state exactly which splits ran. JAX's persistent compilation
 cache is enabled so that same-shape fits (the splits of one dataset) reuse their XLA executables.
 
-Usage: python benchmarks/bench_uci_bnn.py [--quick] [--phase fast|nuts|nuts-long] [--budget-minutes 20] [--report]
+Usage: python benchmarks/bench_uci_bnn.py [--quick] [--phase fast|nuts|nuts-long|nuts-longer|nuts-probe]
+       [--budget-minutes 20] [--datasets ...] [--split-list ...] [--report]
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ QUICK = {
 PHASES = {"fast": ("svi", "sghmc"), "nuts": ("nuts",), "nuts-long": ("nuts_long",), "nuts-probe": ("nuts_probe",),
           "nuts-longer": ("nuts_longer",)}
 FIT_METHOD = {"nuts_long": "nuts", "nuts_probe": "nuts", "nuts_longer": "nuts"}  # result key -> probnn.fit method
+NUTS_KEYS = ("nuts", "nuts_long", "nuts_longer", "nuts_probe")  # result keys of NUTS runs, in table order
 
 
 def load_split(name: str, split: int) -> tuple[torch.Tensor, ...]:
@@ -115,15 +117,15 @@ def run_method(name: str, split: int, method: str, settings: dict) -> dict:
     result = {**evaluate(posterior.predict(xt), y_test, y_mean, y_std), "seconds": time.perf_counter() - start}
     noise = posterior.flat_draws().get("noise")
     result["noise_std_mean"] = float(noise.mean()) * y_std if noise is not None else None
-    if method in ("nuts", "nuts_long", "nuts_longer", "nuts_probe", "sghmc"):
+    if method in (*NUTS_KEYS, "sghmc"):
         diag = posterior.summary()["diagnostics"]
         result["function_rhat_max"] = diag.get("function_rhat_max")
         result["parameter_rhat_max"] = diag.get("rhat_max")
         result["function_ess_bulk_min"] = diag.get("function_ess_bulk_min")
-        if method in ("nuts", "nuts_long", "nuts_longer", "nuts_probe"):
+        if method in NUTS_KEYS:
             result["divergences"] = diag.get("num_divergences")
             result["max_tree_depth_hits"] = diag.get("max_tree_depth_hits")
-            result["num_transitions"] = int(posterior.sample_stats["tree_depth"].numel())
+            result["num_transitions"] = diag.get("num_transitions")
     else:
         result["elbo_relative_change"] = posterior.fit_info["relative_change"]
     return result
@@ -177,7 +179,7 @@ def write(results: dict, name: str) -> None:
               "| dataset | setting | runs | R-hat min / median / max | runs <= 1.01 | bulk ESS min (median) | "
               "tree-depth hits | divergences |", "|---|---|---|---|---|---|---|---|"]
     for dataset, runs in results["runs"].items():
-        for method in ("nuts", "nuts_long", "nuts_longer", "nuts_probe"):
+        for method in NUTS_KEYS:
             rows = [runs[s][method] for s in sorted(runs, key=int) if method in runs[s]]
             if not rows:
                 continue
@@ -199,7 +201,7 @@ def write(results: dict, name: str) -> None:
               "/ transitions | seconds |", "|---|---|---|---|---|---|---|---|"]
     for dataset, runs in results["runs"].items():
         for split in sorted(runs, key=int):
-            for method in ("nuts", "nuts_long", "nuts_longer", "nuts_probe", "sghmc"):
+            for method in (*NUTS_KEYS, "sghmc"):
                 r = runs[split].get(method)
                 if r is None or (method == "sghmc" and int(split) > 2):
                     continue
