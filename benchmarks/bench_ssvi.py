@@ -117,7 +117,8 @@ def regression_metrics(predictive, y, scale: float) -> dict:
     rmse = float(((predictive.mean - y) ** 2).mean().sqrt()) * scale
     nll = float(-predictive.log_prob(y).mean()) + math.log(scale)
     pit = predictive.cdf(y)
-    return {"rmse": rmse, "nll": nll, **regression_calibration_errors(pit)}
+    coverage = {f"coverage_{level}": float(((pit - 0.5).abs() <= level / 2).double().mean()) for level in (0.5, 0.9)}
+    return {"rmse": rmse, "nll": nll, **regression_calibration_errors(pit), **coverage}
 
 
 #: The budget, identical for dense VI, SSVI and the static mask within a task: Adam at 3e-3, batch 128,
@@ -186,8 +187,69 @@ SETTINGS.update({
 #: Tasks run over the Hernandez-Lobato split files instead of seeds on split 0: split k is fitted with
 #: seed k, under the validated settings of the base set (``"wine-splits"`` -> ``SETTINGS["wine"]``).
 #: Rows in ``ssvi_<task>_rows.jsonl`` (with the test PIT values), report ``ssvi_<task>.md|json``.
-SPLIT_TASKS = {"wine-splits": "wine"}
+#: Split tasks whose methods each get their own KL temperature (``ssvi_wine_pertemp_protocol.md``): the
+#: settings of the base set with ``kl_weight`` replaced by the choice of :func:`temperature_choice` for that
+#: (variant, density) on the base set's validation slice (``--validate-temperature``). Rows in
+#: ``ssvi_<task>_rows.jsonl``; a row of another split task of the same base with identical settings and seed
+#: (e.g. dense VI at the shipped temperature, in ``ssvi_wine-splits_rows.jsonl``) is reused, not refitted.
+PER_METHOD_TEMPERATURE_TASKS = {"wine-splits-pertemp": "wine"}
+SPLIT_TASKS = {"wine-splits": "wine", **PER_METHOD_TEMPERATURE_TASKS}
 SETTINGS.update({task: SETTINGS[base] for task, base in SPLIT_TASKS.items()})
+
+#: The per-method temperature rule (``ssvi_wine_pertemp_protocol.md``, committed before any fit): for each
+#: method of :data:`METHODS`, ``kl_weight`` in :data:`TEMPERATURE_GRID`, seeds :data:`TEMPERATURE_SEEDS` on the
+#: validation slice; the lowest seed-mean validation NLL wins. A choice at an edge of the grid adds the one
+#: value beyond that edge (:data:`TEMPERATURE_EDGES`, the grid's ratio of ~3 continued) and the rule is
+#: applied once more over every value fitted; at most one extension per method.
+TEMPERATURE_GRID = (0.3, 1.0, 3.0)
+TEMPERATURE_EDGES = {0.3: 0.1, 3.0: 10.0}
+TEMPERATURE_SEEDS = (0, 1, 2)
+METHODS = (("dense", 1.0), ("ssvi", 0.1), ("static", 0.1), ("ssvi", 0.05), ("static", 0.05), ("ssvi", 0.2),
+           ("static", 0.2))
+
+
+def temperature_rows_path(base: str) -> Path:
+    return RESULTS / f"ssvi_{base}_pertemp_validation_rows.jsonl"
+
+
+def _temperature_nll(rows: list[dict], base: str, variant: str, density: float) -> dict[float, float]:
+    """Seed-mean validation NLL per ``kl_weight`` fitted on every seed of :data:`TEMPERATURE_SEEDS`."""
+    out = {}
+    for kl_weight in sorted({row["settings"]["kl_weight"] for row in rows}):
+        settings = dict(SETTINGS[base], kl_weight=kl_weight)
+        nll = {row["seed"]: row["nll"] for row in rows if row["task"] == base and row["variant"] == variant
+               and row["density"] == density and row["settings"] == settings}
+        if all(seed in nll for seed in TEMPERATURE_SEEDS):
+            out[kl_weight] = statistics.fmean(nll[seed] for seed in TEMPERATURE_SEEDS)
+    return out
+
+
+def temperature_choice(rows: list[dict], base: str, variant: str, density: float) -> tuple[float | None, float | None]:
+    """``(chosen kl_weight, None)`` once the rule is decided, ``(None, value)`` when the edge extension
+    ``value`` still has to be fitted, ``(None, None)`` while the grid is incomplete."""
+    nll = _temperature_nll(rows, base, variant, density)
+    if not all(value in nll for value in TEMPERATURE_GRID):
+        return None, None
+    best = min(TEMPERATURE_GRID, key=nll.__getitem__)
+    if best not in TEMPERATURE_EDGES:
+        return best, None
+    extension = TEMPERATURE_EDGES[best]
+    if extension not in nll:
+        return None, extension
+    return min((*TEMPERATURE_GRID, extension), key=nll.__getitem__), None
+
+
+def method_settings(task: str, variant: str, density: float) -> dict:
+    """The settings of one method of a split task: :data:`SETTINGS` of the task, with the method's own
+    validated ``kl_weight`` for the tasks of :data:`PER_METHOD_TEMPERATURE_TASKS`."""
+    if task not in PER_METHOD_TEMPERATURE_TASKS:
+        return SETTINGS[task]
+    base = PER_METHOD_TEMPERATURE_TASKS[task]
+    chosen, _ = temperature_choice(_load_jsonl(temperature_rows_path(base)), base, variant, density)
+    if chosen is None:
+        raise SystemExit(f"no validated kl_weight for {variant} {density} on {base}; "
+                         f"run --validate-temperature --tasks {base} first")
+    return dict(SETTINGS[task], kl_weight=chosen)
 
 
 def prepare_task(task: str, hidden: list[int], validation: bool = False, split: int = 0) -> tuple:
@@ -429,27 +491,119 @@ def validate(tasks: list[str]) -> None:
     print("\n".join(lines))
 
 
+def validate_temperatures(base: str) -> None:
+    """The per-method temperature rule on ``base``'s validation slice (``ssvi_wine_pertemp_protocol.md``):
+    every method of :data:`METHODS` at every ``kl_weight`` of :data:`TEMPERATURE_GRID` and seed of
+    :data:`TEMPERATURE_SEEDS` (seed-major, dense VI and SSVI 0.1 first: the protocol's quick check), then the
+    edge extensions the rule asks for. Rows in ``ssvi_<base>_pertemp_validation_rows.jsonl``, report
+    ``ssvi_<base>_pertemp_validation.md|json``."""
+    path = temperature_rows_path(base)
+    rows = _load_jsonl(path)
+
+    def fit(variant: str, density: float, kl_weight: float, seed: int) -> None:
+        settings = dict(SETTINGS[base], kl_weight=kl_weight)
+        if any((r["variant"], r["density"], r["seed"]) == (variant, density, seed) and r["settings"] == settings
+               for r in rows):
+            return
+        row = run(base, variant, density, seed, settings, validation=True)
+        rows.append(row)
+        with path.open("a") as handle:
+            handle.write(json.dumps(row) + "\n")
+        print(json.dumps({key: (round(row[key], 4) if isinstance(row[key], float) else row[key]) for key in
+                          ("variant", "density", "seed", "rmse", "nll", "ece", "coverage_0.5", "coverage_0.9",
+                           "noise_std", "cpu_seconds")} | {"kl_weight": kl_weight}), flush=True)
+
+    for seed in TEMPERATURE_SEEDS:
+        for variant, density in METHODS:
+            for kl_weight in TEMPERATURE_GRID:
+                fit(variant, density, kl_weight, seed)
+    for variant, density in METHODS:
+        _, extension = temperature_choice(rows, base, variant, density)
+        if extension is not None:
+            for seed in TEMPERATURE_SEEDS:
+                fit(variant, density, extension, seed)
+    print(temperature_report(rows, base))
+
+
+def temperature_report(rows: list[dict], base: str) -> str:
+    """``ssvi_<base>_pertemp_validation.md|json``: per method and ``kl_weight``, mean +- s.e. over the seeds of
+    the validation metrics, the learned noise std and the central 50% / 90% coverage; the choice marked."""
+    keys = ("nll", "rmse", "ece", "coverage_0.5", "coverage_0.9", "noise_std", "cpu_seconds")
+    lines = [f"# SSVI on {base}: one KL temperature per method (validation slice only)", "",
+             "Generated by `python benchmarks/bench_ssvi.py --validate-temperature --tasks " + base + "` "
+             "(rule: `ssvi_wine_pertemp_protocol.md`, committed before any fit). Each method trained on 80% of "
+             "split 0's training set (permutation seeded 0), scored on the other 20%; the test set is not used. "
+             f"Fixed: `{json.dumps(SETTINGS[base])}` except `kl_weight`. Mean +- s.e. over seeds "
+             f"{', '.join(map(str, TEMPERATURE_SEEDS))}; metrics in original units; `noise std` is the learned "
+             "noise std in standardised units. Chosen: lowest seed-mean validation NLL (edge values extend the "
+             "grid once).", "",
+             "| method | kl_weight | seeds | valid NLL | valid RMSE | valid ECE | coverage 50% | coverage 90% "
+             "| noise std | CPU s | |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = {"base": base, "settings": SETTINGS[base], "grid": TEMPERATURE_GRID, "seeds": TEMPERATURE_SEEDS,
+           "methods": []}
+    for variant, density in METHODS:
+        chosen, pending = temperature_choice(rows, base, variant, density)
+        entry = {"variant": variant, "density": density, "chosen": chosen, "pending_extension": pending,
+                 "by_kl_weight": {}}
+        for kl_weight in sorted({row["settings"]["kl_weight"] for row in rows}):
+            items = [row for row in rows if row["task"] == base and (row["variant"], row["density"]) ==
+                     (variant, density) and row["settings"] == dict(SETTINGS[base], kl_weight=kl_weight)]
+            if not items:
+                continue
+            stats = {key: _mean_se([item[key] for item in items]) for key in keys}
+            entry["by_kl_weight"][str(kl_weight)] = {"seeds": sorted(item["seed"] for item in items), **stats}
+            name = "dense VI" if variant == "dense" else f"{variant} {density}"
+            cells = [name, f"{kl_weight:g}", str(len(items))]
+            cells += [f"{stats[key][0]:.4f} +- {stats[key][1]:.4f}" if key != "cpu_seconds" else
+                      f"{stats[key][0]:.1f}" for key in keys]
+            cells.append("**chosen**" if kl_weight == chosen else "")
+            lines.append("| " + " | ".join(cells) + " |")
+        out["methods"].append(entry)
+    lines += ["", "| method | chosen kl_weight |", "|---|---|"]
+    lines += [f"| {'dense VI' if e['variant'] == 'dense' else e['variant'] + ' ' + str(e['density'])} | "
+              f"{e['chosen'] if e['chosen'] is not None else 'pending'} |" for e in out["methods"]]
+    (RESULTS / f"ssvi_{base}_pertemp_validation.json").write_text(json.dumps(out, indent=1))
+    (RESULTS / f"ssvi_{base}_pertemp_validation.md").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines)
+
+
+def _split_rows(task: str) -> list[dict]:
+    """The rows of a split task whose settings are the current ones of their method, plus (marked
+    ``reused_from``) rows of the other split tasks of the same base with identical settings and seed."""
+    base = SPLIT_TASKS[task]
+    settings = {method: method_settings(task, *method) for method in METHODS}
+    rows = _load_jsonl(RESULTS / f"ssvi_{task}_rows.jsonl")
+    for other in [t for t, b in SPLIT_TASKS.items() if b == base and t != task]:
+        for row in _load_jsonl(RESULTS / f"ssvi_{other}_rows.jsonl"):
+            if not any((r["variant"], r["density"], r["seed"]) == (row["variant"], row["density"], row["seed"])
+                       and r["settings"] == row["settings"] for r in rows):
+                rows.append(dict(row, reused_from=f"ssvi_{other}_rows.jsonl"))
+    return [row for row in rows if row["settings"] == settings.get((row["variant"], row["density"]))]
+
+
 def run_splits(task: str, num_splits: int) -> list[dict]:
     """Every variant on splits ``0..num_splits-1`` of a split task (seed = split index): first dense VI,
     SSVI and the static mask at density 0.1 on every split, then densities 0.05 and 0.2 split by split
     (so a run cut short keeps the 0.1 comparison complete and whole splits of the others)."""
     path = RESULTS / f"ssvi_{task}_rows.jsonl"
-    rows = _load_jsonl(path)
+    rows = _split_rows(task)
     first = [("dense", 1.0), ("ssvi", 0.1), ("static", 0.1)]
     rest = [(variant, density) for density in (0.05, 0.2) for variant in ("ssvi", "static")]
     plan = [(split, *v) for split in range(num_splits) for v in first]
     plan += [(split, *v) for split in range(num_splits) for v in rest]
     for split, variant, density in plan:
-        key = (variant, 1.0 if variant == "dense" else density, split)
-        if any((r["variant"], r["density"], r["seed"]) == key and r["settings"] == SETTINGS[task] for r in rows):
+        density = 1.0 if variant == "dense" else density
+        settings = method_settings(task, variant, density)
+        if any((r["variant"], r["density"], r["seed"]) == (variant, density, split) and r["settings"] == settings
+               for r in rows):
             continue
-        row = run(task, variant, density, split, SETTINGS[task])
+        row = run(task, variant, density, split, settings)
         rows.append(row)
         with path.open("a") as handle:
             handle.write(json.dumps(row) + "\n")
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()
                           if k not in ("settings", "pit")}), flush=True)
-    return [row for row in rows if row["settings"] == SETTINGS[task]]
+    return rows
 
 
 def splits_report(rows: list[dict], task: str) -> str:
@@ -466,8 +620,14 @@ def splits_report(rows: list[dict], task: str) -> str:
     summary = []
     for (variant, density), items in sorted(groups.items(), key=lambda kv: (kv[0][0] != "dense", kv[0][1], kv[0][0])):
         entry = {"variant": variant, "density": density, "num_splits": len(items),
-                 "splits": sorted(item["seed"] for item in items), "layer_density": items[0]["layer_density"]}
-        for key in ("rmse", "nll", "ece", "ece_quantile", "training_flops", "wall_seconds", "cpu_seconds"):
+                 "splits": sorted(item["seed"] for item in items), "layer_density": items[0]["layer_density"],
+                 "kl_weight": items[0]["settings"]["kl_weight"],
+                 "reused_from": sorted({item["reused_from"] for item in items if "reused_from" in item})}
+        for item in items:  # pooled-over-splits coverage of the central 50% / 90% intervals, from the PIT
+            for level in (0.5, 0.9):
+                item.setdefault(f"coverage_{level}", statistics.fmean(abs(u - 0.5) <= level / 2 for u in item["pit"]))
+        for key in ("rmse", "nll", "ece", "ece_quantile", "training_flops", "wall_seconds", "cpu_seconds",
+                    "noise_std", "coverage_0.5", "coverage_0.9"):
             entry[key], entry[key + "_se"] = _mean_se([item[key] for item in items])
         paired = [item for item in items if item["seed"] in dense]
         entry["num_paired"] = len(paired)
@@ -513,23 +673,34 @@ def splits_report(rows: list[dict], task: str) -> str:
                             "ssvi": ssvi_mean, "paired": diff, "static_worse_on": f"{wins}/{len(both)}",
                             "holds": static_mean > ssvi_mean})
         task_checks[str(density)] = {"splits": splits, "checks": out}
+    if task in PER_METHOD_TEMPERATURE_TASKS:
+        reused = sorted({f"{e['variant']} {e['density']} from `{name}`" for e in summary for name in e["reused_from"]})
+        setting_text = ("Settings: the validated protocol of the shipped rows (`" + json.dumps(SETTINGS[task]) + "`) "
+                        "except `kl_weight`, which each method takes from its own validation "
+                        f"(`ssvi_{SPLIT_TASKS[task]}_pertemp_validation.md`; column `kl_weight`). Rows reused "
+                        "unchanged (same code, seed and settings): " + (", ".join(reused) or "none") + ".")
+    else:
+        setting_text = ("Settings (the validated protocol of the shipped 5-seed rows, unchanged): `"
+                        + json.dumps(SETTINGS[task]) + "`.")
     lines = [f"# SSVI on {SPLIT_TASKS[task]}: all Hernandez-Lobato splits", "",
              "Generated by `python benchmarks/bench_ssvi.py --tasks " + task + " --seeds 20` from "
-             f"`ssvi_{task}_rows.jsonl`. Settings (the validated protocol of the shipped 5-seed rows, unchanged): `"
-             + json.dumps(SETTINGS[task]) + "`. One fit per split and variant, seed = split index; inputs and "
-             "targets standardised by each split's training set; metrics in original units.", "",
+             f"`ssvi_{task}_rows.jsonl`. {setting_text} One fit per split and variant, seed = split index; inputs "
+             "and targets standardised by each split's training set; metrics in original units.", "",
              "`vs dense`: mean +- s.e. over splits of the per-split relative difference to dense VI on the same "
              "split (paired); `ratio of means`: the relative difference of the means over the paired splits (what "
              "the checks use, as for the seed rows). FLOPs and wall-time ratios are dense / sparse per split "
              "(mean +- s.e.). ECE: central-interval calibration error over the levels 0.05..0.95 (19); "
              f"`ECE-q`: one-sided quantile calibration error over the same levels. On {n_test} test points a "
              f"perfectly calibrated predictive scores ECE {floor_mean:.4f} +- {floor_sd:.4f} (mean +- sd over "
-             "test sets, uniform PIT): the estimator's finite-sample floor.", "",
-             "| variant | density | splits | RMSE | RMSE vs dense | NLL | NLL vs dense | ECE | ECE vs dense "
+             "test sets, uniform PIT): the estimator's finite-sample floor. `noise std`: the learned noise std "
+             "(standardised units); `cov 50/90`: test coverage of the central 50% / 90% predictive intervals.", "",
+             "| variant | density | kl_weight | noise std | cov 50 / 90 | splits "
+             "| RMSE | RMSE vs dense | NLL | NLL vs dense | ECE | ECE vs dense "
              "| ECE ratio of means | ECE-q | ECE-q vs dense | dense/sparse FLOPs | wall s | dense/sparse wall |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in summary:
-        cells = [e["variant"], str(e["density"]), str(e["num_splits"])]
+        cells = [e["variant"], str(e["density"]), f"{e['kl_weight']:g}", f"{e['noise_std']:.3f}",
+                 f"{e['coverage_0.5']:.3f} / {e['coverage_0.9']:.3f}", str(e["num_splits"])]
         for key in ("rmse", "nll", "ece"):
             cells.append(f"{e[key]:.4g} +- {e[key + '_se']:.2g}")
             cells.append("-" if e["variant"] == "dense"
@@ -555,7 +726,9 @@ def splits_report(rows: list[dict], task: str) -> str:
                 paired = f"{100 * c['paired'][0]:+.1f}% +- {100 * c['paired'][1]:.1f}%"
                 value = f"{100 * c['value']:+.1f}%"
             lines.append(f"| {c['check']} | {value} | {paired} | {c['holds']} |")
-    out = {"task": task, "settings": SETTINGS[task], "calibration_noise_floor": [floor_mean, floor_sd],
+    out = {"task": task, "settings": SETTINGS[task],
+           "kl_weight": {f"{e['variant']} {e['density']}": e["kl_weight"] for e in summary},
+           "calibration_noise_floor": [floor_mean, floor_sd],
            "summary": summary, "checks": task_checks}
     (RESULTS / f"ssvi_{task}.json").write_text(json.dumps(out, indent=1))
     (RESULTS / f"ssvi_{task}.md").write_text("\n".join(lines) + "\n")
@@ -570,6 +743,8 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true", help="rebuild ssvi.md/json from ssvi_rows.jsonl")
     parser.add_argument("--validate", action="store_true",
                         help="choose the protocol of --tasks by dense VI on a validation slice (no SSVI runs)")
+    parser.add_argument("--validate-temperature", action="store_true",
+                        help="choose each method's kl_weight on the validation slice of --tasks (protocol sets)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     tasks = args.tasks.split(",")
@@ -582,6 +757,15 @@ def main() -> None:
     if args.validate:
         validate(tasks)
         return
+    if args.validate_temperature:
+        for task in tasks:
+            if task not in PROTOCOL_TASKS:
+                raise SystemExit(f"--validate-temperature takes protocol sets {PROTOCOL_TASKS}; got {task!r}")
+            if args.report_only:
+                print(temperature_report(_load_jsonl(temperature_rows_path(task)), task))
+            else:
+                validate_temperatures(task)
+        return
     validation_rows = _load_jsonl(VALIDATION_ROWS)
     for task in tasks:  # the protocol sets must run with the settings their validation chose
         base = SPLIT_TASKS.get(task, task)
@@ -591,9 +775,7 @@ def main() -> None:
         if args.quick or not all(task in SPLIT_TASKS for task in tasks):
             raise SystemExit(f"split tasks {sorted(SPLIT_TASKS)} run alone and not with --quick")
         for task in tasks:
-            rows = (_load_jsonl(RESULTS / f"ssvi_{task}_rows.jsonl") if args.report_only
-                    else run_splits(task, args.seeds))
-            rows = [row for row in rows if row["settings"] == SETTINGS[task]]
+            rows = _split_rows(task) if args.report_only else run_splits(task, args.seeds)
             print(splits_report(rows, task))
         return
     if args.quick:
