@@ -76,16 +76,19 @@ class SparseVariationalLayer(nn.Module):
     def num_weights(self) -> int:
         return self.mask.numel()
 
-    def kl_divergence(self, weight_prior_std: float, bias_prior_std: float) -> torch.Tensor:
+    def kl_divergence(self, weight_prior_std: float, bias_prior_std: float, *,
+                      weight_scale: float = 1.0) -> torch.Tensor:
         """Closed-form ``KL(q || p)`` over the active weights and the biases, against N(0, s^2).
 
-        ``KL(N(mu, sigma^2) || N(0, s^2)) = log(s / sigma) + (sigma^2 + mu^2) / (2 s^2) - 1/2``.
+        ``KL(N(mu, sigma^2) || N(0, s^2)) = log(s / sigma) + (sigma^2 + mu^2) / (2 s^2) - 1/2``;
+        the sum over the active weights is multiplied by ``weight_scale`` (1: the paper's KL; see
+        :meth:`SparseVariationalNetwork.kl_divergence` for the density-normalised one).
         """
         active = self.mask.bool()
         mu = self.weight_mu[active]
         sigma = functional.softplus(self.weight_rho[active])
         weights = _gaussian_kl(mu, sigma, weight_prior_std).sum()
-        return weights + _gaussian_kl(self.bias_mu, self.bias_std, bias_prior_std).sum()
+        return weight_scale * weights + _gaussian_kl(self.bias_mu, self.bias_std, bias_prior_std).sum()
 
     def sample_weights(self, num_samples: int, *, generator: torch.Generator
                        ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -36,6 +36,9 @@ ACTIVATIONS = {
 }
 #: FLOPs charged per activation evaluation (a rough, stated convention: transcendental = 4).
 ACTIVATION_FLOPS = 4
+#: How the weight KL is counted (:meth:`SparseVariationalNetwork.kl_divergence`): ``"active"`` sums it over
+#: the active weights (the paper), ``"dense"`` scales each layer's sum by its inverse density.
+KL_NORMALISATIONS = ("active", "dense")
 
 
 def activation_function(name: str):
@@ -152,9 +155,26 @@ class SparseVariationalNetwork(nn.Module):
                 h = self.activation(h)
         return h
 
-    def kl_divergence(self, prior_stds: list[tuple[float, float]]) -> torch.Tensor:
-        """Sum over layers of the closed-form KL over active weights (+ dense biases)."""
-        return sum(layer.kl_divergence(w, b) for layer, (w, b) in zip(self.layers, prior_stds, strict=True))
+    def kl_divergence(self, prior_stds: list[tuple[float, float]], *, normalisation: str = "active"
+                      ) -> torch.Tensor:
+        """Sum over layers of the closed-form KL over active weights (+ dense biases).
+
+        ``normalisation="active"`` (the paper): ``sum_l sum_{j active in l} KL_j + KL(biases)``, a sum with
+        ``k_l`` weight terms in layer ``l``, so at density ``d`` it has ~``d`` times the terms of the dense
+        KL and a fixed ``kl_weight`` regularises a sparser network less.
+        ``normalisation="dense"``: ``sum_l (n_l / k_l) sum_{j active in l} KL_j + KL(biases)`` (``n_l``
+        weights, ``k_l`` active): the layer's mean KL per active weight charged for each of its ``n_l``
+        weights, i.e. the KL of a dense mean-field posterior whose every weight were as far from the prior
+        as the average active one. It equals ``"active"`` at density 1, and for a mean-field Gaussian
+        coordinate the factor ``c = n_l / k_l`` acts as the temperature ``c * kl_weight`` on that layer's
+        weights (optimal ``sigma_j^2 = 1 / (A_jj / (c beta) + 1 / s_j^2)`` for a data precision ``A``),
+        so a ``kl_weight`` means the same strength per weight at every density.
+        """
+        if normalisation not in KL_NORMALISATIONS:
+            raise InputError(f"kl_normalisation must be one of {list(KL_NORMALISATIONS)}; got {normalisation!r}")
+        return sum(layer.kl_divergence(w, b, weight_scale=(layer.num_weights / layer.num_active
+                                                          if normalisation == "dense" else 1.0))
+                   for layer, (w, b) in zip(self.layers, prior_stds, strict=True))
 
     # ------------------------------------------------------------------ accounting
     @property

@@ -34,7 +34,7 @@ import torch.nn.functional as functional
 from probnn import io
 from probnn.errors import InputError, MethodError
 from probnn.inference.sparse_masks import NEW_WEIGHT_STDS, update_fraction, update_layer_mask
-from probnn.inference.sparse_network import SparseVariationalNetwork, spec_from_model
+from probnn.inference.sparse_network import KL_NORMALISATIONS, SparseVariationalNetwork, spec_from_model
 from probnn.inference.sparse_scores import REMOVAL_SCORES
 from probnn.posterior import Posterior
 from probnn.predictive import CategoricalPredictive, GaussianPredictive, MixturePredictive, Predictive
@@ -129,7 +129,8 @@ def fit_ssvi(model: Any, x: torch.Tensor, y: torch.Tensor, *, density: float = 0
              kl_weight: float = 0.01, kl_warmup: float = 0.5, prior_std: float | None = None,
              num_predictive_samples: int = 100, static_mask: bool = False, dtype: str = "float32",
              learning_rate_schedule: str = "cosine", allocation: str = "uniform", new_weight_std: str = "mean",
-             generator: GeneratorLike = None, progress: bool | None = None) -> SSVIPosterior:
+             kl_normalisation: str = "active", generator: GeneratorLike = None,
+             progress: bool | None = None) -> SSVIPosterior:
     """Fit a BNN (or ConvBNN) by sparse subspace VI; return an :class:`SSVIPosterior`.
 
     Args:
@@ -154,6 +155,12 @@ def fit_ssvi(model: Any, x: torch.Tensor, y: torch.Tensor, *, density: float = 0
         removal_score: ``"snr"`` (SNR of ``|theta|``, default), ``"mean"`` (``|mu|``) or
             ``"mean_over_std"`` (``|mu| / sigma``).
         kl_weight: KL temperature (paper: 0.01, i.e. ``0.01 / N`` per example).
+        kl_normalisation: ``"active"`` (default, the paper): the weight KL is summed over the active
+            weights, so at density ``d`` it has ~``d`` times the terms of the dense KL and the same
+            ``kl_weight`` regularises a sparser network less; ``"dense"``: each layer's sum is scaled by
+            ``num_weights / num_active``, so ``kl_weight`` means the same per-weight strength at every
+            density (equal to ``"active"`` at density 1; see
+            :meth:`probnn.inference.sparse_network.SparseVariationalNetwork.kl_divergence`).
         kl_warmup: fraction of ``T`` over which the KL weight ramps linearly from 0 (paper: 0.5).
         prior_std: a fixed prior std for every weight (paper: 0.005 for ResNets); ``None`` uses the
             model's Gaussian weight prior (see :func:`prior_stds`).
@@ -189,6 +196,8 @@ def fit_ssvi(model: Any, x: torch.Tensor, y: torch.Tensor, *, density: float = 0
     check_probability(kl_warmup, "kl_warmup", open_interval=False)
     if not kl_weight >= 0:
         raise InputError(f"kl_weight must be >= 0; got {kl_weight}")
+    if kl_normalisation not in KL_NORMALISATIONS:
+        raise InputError(f"kl_normalisation must be one of {list(KL_NORMALISATIONS)}; got {kl_normalisation!r}")
     if dtype not in ("float32", "float64"):
         raise InputError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
     torch_dtype = getattr(torch, dtype)
@@ -238,7 +247,7 @@ def fit_ssvi(model: Any, x: torch.Tensor, y: torch.Tensor, *, density: float = 0
             scale = log_noise.exp()
             nll = (0.5 * ((targets[index] - f) / scale) ** 2 + log_noise + 0.5 * math.log(2 * math.pi)).sum(-1).mean()
         beta = kl_weight * (min(1.0, step / (kl_warmup * num_steps)) if kl_warmup > 0 else 1.0)
-        loss = nll + beta * network.kl_divergence(stds) / num_points
+        loss = nll + beta * network.kl_divergence(stds, normalisation=kl_normalisation) / num_points
         updating = (not static_mask and step % update_every == 0 and step <= end_step
                     and update_fraction(step, end_step, update_alpha) > 0 and density < 1)
         if updating:
@@ -287,6 +296,7 @@ def fit_ssvi(model: Any, x: torch.Tensor, y: torch.Tensor, *, density: float = 0
         "final_learning_rate": optimizer.param_groups[0]["lr"],
         "static_mask": bool(static_mask),
         "kl_weight": kl_weight,
+        "kl_normalisation": kl_normalisation,
         "final_loss": history[-1],
         "loss_history": history[:: max(1, num_steps // 200)],
         "train_seconds": seconds,

@@ -10,7 +10,7 @@ import torch
 import probnn
 from probnn.inference.sparse_layers import SparseVariationalConv2d, SparseVariationalLinear, random_mask
 from probnn.inference.sparse_masks import update_fraction, update_layer_mask
-from probnn.inference.sparse_network import SparseVariationalNetwork
+from probnn.inference.sparse_network import SparseVariationalNetwork, spec_from_model
 from probnn.inference.sparse_scores import folded_normal_mean, folded_normal_snr, removal_score
 from probnn.inference.ssvi import KL_AND_OPTIMIZER_FLOPS_PER_WEIGHT, MASK_UPDATE_FLOPS_PER_WEIGHT, SSVIPosterior
 from probnn.predictive import CategoricalPredictive, MixturePredictive
@@ -413,5 +413,67 @@ def test_linear_model_reaches_the_closed_form_mean_field_optimum(kl_weight: floa
     layer = posterior.network.layers[0]
     fitted_mean = torch.cat([layer.weight_mu.reshape(-1), layer.bias_mu])
     fitted_std = torch.cat([layer.weight_std.reshape(-1), layer.bias_std])
+    assert torch.allclose(fitted_std, std, rtol=0.1, atol=0)
+    assert ((fitted_mean - mean).abs() < 0.25 * std).all()
+
+
+# ------------------------------------------------------------------------------ density-normalised KL
+def test_dense_kl_normalisation_scales_each_layer_by_its_inverse_density() -> None:
+    """``normalisation="dense"``: ``sum_l (n_l / k_l) KL(active weights of l) + KL(biases)``, with the layers
+    at different densities (ERK), against the per-layer closed forms; equal to the paper's KL at density 1."""
+    model = probnn.models.BNN(6, hidden=(12,), out_features=2)
+    network = SparseVariationalNetwork(spec_from_model(model), density=0.3, allocation="erk",
+                                       generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    generator = torch.Generator().manual_seed(1)
+    for layer in network.layers:
+        _randomise(layer, generator)
+    stds = [(0.7, 1.3), (0.4, 0.9)]
+    densities = [layer.num_active / layer.num_weights for layer in network.layers]
+    assert densities[0] != densities[1]  # the scales differ per layer, not one global factor
+    expected = 0.0
+    for layer, (weight_std, bias_std) in zip(network.layers, stds, strict=True):
+        bias_only = layer.kl_divergence(weight_std, bias_std, weight_scale=0.0)
+        weights_only = layer.kl_divergence(weight_std, bias_std) - bias_only
+        expected = expected + weights_only * layer.num_weights / layer.num_active + bias_only
+    assert torch.allclose(network.kl_divergence(stds, normalisation="dense"), expected, rtol=1e-12, atol=0)
+    assert not torch.allclose(network.kl_divergence(stds), expected, rtol=1e-3, atol=0)
+    dense = SparseVariationalNetwork(spec_from_model(model), density=1.0, generator=torch.Generator().manual_seed(0),
+                                     dtype=torch.float64)
+    for layer in dense.layers:
+        _randomise(layer, generator)
+    assert torch.equal(dense.kl_divergence(stds, normalisation="dense"), dense.kl_divergence(stds))
+    with pytest.raises(probnn.errors.InputError, match="kl_normalisation"):
+        network.kl_divergence(stds, normalisation="per_weight")
+
+
+def test_dense_kl_normalisation_reaches_the_closed_form_optimum_of_the_scaled_objective() -> None:
+    """Linear model (``hidden=()``, fixed noise ``s``) with one of its two weights active (density 0.5, static
+    mask), ``kl_normalisation="dense"``: the objective is ``mean_i E[NLL_i] + beta (2 KL_w + KL_b) / N``, whose
+    mean-field optimum on the active column and the bias is the closed form of
+    ``test_linear_model_reaches_the_closed_form_mean_field_optimum`` with temperature ``beta_j = 2 beta`` on the
+    weight and ``beta`` on the bias: ``Lambda = X~^T X~ / s^2 + diag(beta_j / v_j)``, ``mu = Lambda^-1 X~^T y / s^2``,
+    ``sigma_j^2 = beta_j / (X~^T X~ / s^2 + beta_j / v_j)_jj``. Ignoring the factor 2 moves the weight's sigma by
+    ~sqrt(2), outside the 10% tolerance."""
+    generator = torch.Generator().manual_seed(0)
+    n, noise, beta = 40, 0.5, 1.0
+    x = torch.randn(n, 2, generator=generator, dtype=torch.float64)
+    y = x @ torch.tensor([0.8, -0.5], dtype=torch.float64) + 0.3 \
+        + noise * torch.randn(n, generator=generator, dtype=torch.float64)
+    model = probnn.models.BNN(2, hidden=(), out_features=1, noise=noise)
+    posterior = probnn.fit(model, x, y, method="ssvi", density=0.5, static_mask=True, kl_weight=beta,
+                           kl_normalisation="dense", kl_warmup=0.0, num_steps=2500, batch_size=n, learning_rate=1e-2,
+                           dtype="float64", generator=0, progress=False)
+    layer = posterior.network.layers[0]
+    column = int(layer.mask.reshape(-1).nonzero())
+    design = torch.stack([x[:, column], torch.ones(n, dtype=torch.float64)], 1)
+    temperature = torch.tensor([2 * beta, beta], dtype=torch.float64)  # (n_l / k_l) beta on the weight
+    prior_variance = torch.tensor([1 / 2, 1.0], dtype=torch.float64)  # W ~ N(0, 1/fan_in), b ~ N(0, 1)
+    gram = design.T @ design / noise**2
+    precision = gram + torch.diag(temperature / prior_variance)
+    mean = torch.linalg.solve(precision, design.T @ y / noise**2)
+    std = (temperature / precision.diagonal()).sqrt()
+    fitted_mean = torch.stack([layer.weight_mu.reshape(-1)[column], layer.bias_mu[0]])
+    fitted_std = torch.stack([layer.weight_std.reshape(-1)[column], layer.bias_std[0]])
+    assert posterior.fit_info["kl_normalisation"] == "dense"
     assert torch.allclose(fitted_std, std, rtol=0.1, atol=0)
     assert ((fitted_mean - mean).abs() < 0.25 * std).all()
