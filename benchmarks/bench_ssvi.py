@@ -20,7 +20,9 @@ to ``benchmarks/results/ssvi_rows.jsonl`` (a rerun skips rows already there with
 and the report (``ssvi.md`` / ``ssvi.json``: mean +- standard error over seeds, paired per-seed
 ratios to dense VI, the acceptance checks) is rebuilt from all rows.
 Run ``python benchmarks/bench_ssvi.py [--quick] [--tasks digits,concrete] [--seeds 3]``;
-``--validate --tasks wine,boston,naval,yacht`` first for the protocol sets.
+``--validate --tasks wine,boston,naval,yacht`` first for the protocol sets. ``--tasks wine-splits --seeds 20``
+runs wine over its 20 split files; ``--validate-temperature --tasks wine`` then ``--tasks wine-splits-pertemp
+--seeds 20`` give every method its own validated KL temperature (``ssvi_wine_pertemp_protocol.md``).
 """
 
 from __future__ import annotations
