@@ -195,8 +195,14 @@ SETTINGS.update({
 #: ``ssvi_<task>_rows.jsonl``; a row of another split task of the same base with identical settings and seed
 #: (e.g. dense VI at the shipped temperature, in ``ssvi_wine-splits_rows.jsonl``) is reused, not refitted.
 PER_METHOD_TEMPERATURE_TASKS = {"wine-splits-pertemp": "wine"}
-SPLIT_TASKS = {"wine-splits": "wine", **PER_METHOD_TEMPERATURE_TASKS}
+#: Exploratory split tasks (labelled as such in their report; not the validated protocol): one common
+#: ``kl_weight`` for every method, decided after the per-method study (``ssvi_wine_kl05_protocol.md``).
+EXPLORATORY_SPLIT_TASKS = {"wine-splits-kl0.5": ("wine", 0.5)}
+SPLIT_TASKS = {"wine-splits": "wine", **PER_METHOD_TEMPERATURE_TASKS,
+               **{task: base for task, (base, _) in EXPLORATORY_SPLIT_TASKS.items()}}
 SETTINGS.update({task: SETTINGS[base] for task, base in SPLIT_TASKS.items()})
+SETTINGS.update({task: dict(SETTINGS[base], kl_weight=kl_weight)
+                 for task, (base, kl_weight) in EXPLORATORY_SPLIT_TASKS.items()})
 
 #: The per-method temperature rule (``ssvi_wine_pertemp_protocol.md``, committed before any fit): for each
 #: method of :data:`METHODS`, ``kl_weight`` in :data:`TEMPERATURE_GRID`, seeds :data:`TEMPERATURE_SEEDS` on the
@@ -681,6 +687,9 @@ def splits_report(rows: list[dict], task: str) -> str:
                         "except `kl_weight`, which each method takes from its own validation "
                         f"(`ssvi_{SPLIT_TASKS[task]}_pertemp_validation.md`; column `kl_weight`). Rows reused "
                         "unchanged (same code, seed and settings): " + (", ".join(reused) or "none") + ".")
+    elif task in EXPLORATORY_SPLIT_TASKS:
+        setting_text = ("**Exploratory** (protocol `ssvi_wine_kl05_protocol.md`, decided after the per-method study): "
+                        "every method at the same settings `" + json.dumps(SETTINGS[task]) + "`.")
     else:
         setting_text = ("Settings (the validated protocol of the shipped 5-seed rows, unchanged): `"
                         + json.dumps(SETTINGS[task]) + "`.")
@@ -771,7 +780,8 @@ def main() -> None:
     validation_rows = _load_jsonl(VALIDATION_ROWS)
     for task in tasks:  # the protocol sets must run with the settings their validation chose
         base = SPLIT_TASKS.get(task, task)
-        if base in PROTOCOL_TASKS and SETTINGS.get(task) != chosen_protocol(validation_rows, base):
+        if (base in PROTOCOL_TASKS and task not in EXPLORATORY_SPLIT_TASKS
+                and SETTINGS.get(task) != chosen_protocol(validation_rows, base)):
             raise SystemExit(f"SETTINGS[{task!r}] is not the validated choice; run --validate first")
     if any(task in SPLIT_TASKS for task in tasks):
         if args.quick or not all(task in SPLIT_TASKS for task in tasks):
