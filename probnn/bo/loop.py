@@ -5,7 +5,10 @@ Each iteration (after a uniform random initial design):
 1. inputs are mapped to the unit cube of ``bounds`` and targets standardised,
    ``y' = (y - mean(y)) / std(y)``, so surrogate priors and PFNs see the scale they expect (a backend
    with a ``rescale_inputs`` option, the PFN's, gets ``rescale_inputs=False``: the cube already is its
-   training domain);
+   training domain). Surrogates whose prior is not translation-invariant (dot-product kernels such as
+   the NNGP, BNN weight priors) are fitted on ``[-1, 1]^d`` = ``2 u - 1`` instead
+   (``input_scaling="auto"``, :func:`probnn.bo.surrogate.input_scaling_for`): on the positive unit
+   cube all inputs point in similar directions and such priors correlate every pair of points;
 2. the surrogate is fitted: ``probnn.fit(surrogate, x', y', method=..., **fit_options)``;
 3. the acquisition (``"ei"``, ``"pi"``, ``"ucb"``, see :mod:`probnn.bo.acquisition`: closed forms for
    Gaussian, Student-t, their mixtures and the PFN's bar distribution, Monte Carlo otherwise) is
@@ -40,6 +43,7 @@ import torch
 
 from probnn.api import fit
 from probnn.bo.acquisition import ACQUISITIONS, acquisition_scores
+from probnn.bo.surrogate import INPUT_SCALINGS, from_model_inputs, input_scaling_for, to_model_inputs
 from probnn.errors import InputError
 from probnn.models.base import Model
 from probnn.progress import progress_bar
@@ -253,7 +257,8 @@ def _optimise_acquisition(score: Callable[[torch.Tensor], torch.Tensor], unit_x:
     return best_point.clamp(0, 1)
 
 
-def _botorch_candidate(posterior: Any, unit_y: torch.Tensor, kind: str, beta: float, d: int, seed: int) -> torch.Tensor:
+def _botorch_candidate(posterior: Any, unit_y: torch.Tensor, kind: str, beta: float, d: int, seed: int, *,
+                       centred: bool = False) -> torch.Tensor:
     from botorch.acquisition import LogExpectedImprovement, ProbabilityOfImprovement, UpperConfidenceBound
     from botorch.optim import optimize_acqf
 
@@ -264,7 +269,7 @@ def _botorch_candidate(posterior: Any, unit_y: torch.Tensor, kind: str, beta: fl
     acquisition = {"ei": lambda: LogExpectedImprovement(model, best_f=best, maximize=False),
                    "pi": lambda: ProbabilityOfImprovement(model, best_f=best, maximize=False),
                    "ucb": lambda: UpperConfidenceBound(model, beta=beta, maximize=False)}[kind]()
-    bounds = torch.stack([torch.zeros(d), torch.ones(d)]).to(torch.float64)
+    bounds = torch.stack([-torch.ones(d) if centred else torch.zeros(d), torch.ones(d)]).to(torch.float64)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         candidate, _ = optimize_acqf(acquisition, bounds=bounds, q=1, num_restarts=4, raw_samples=256)
@@ -274,7 +279,7 @@ def _botorch_candidate(posterior: Any, unit_y: torch.Tensor, kind: str, beta: fl
 def minimize(objective: Callable[[torch.Tensor], float], bounds: Any, *, surrogate: Model | str | None = None,
              method: str | None = None, acquisition: str = "ei", budget: int = 30,
              initial_points: int | None = None, fit_options: dict[str, Any] | None = None, beta: float = 2.0,
-             acquisition_optimizer: str = "probnn", history: BOResult | None = None,
+             acquisition_optimizer: str = "probnn", input_scaling: str = "auto", history: BOResult | None = None,
              generator: GeneratorLike = None, progress: bool | None = None,
              callback: Callable[[BOResult], None] | None = None) -> BOResult:
     """Minimise a black-box ``objective`` over a box with Bayesian optimisation.
@@ -291,6 +296,10 @@ def minimize(objective: Callable[[torch.Tensor], float], bounds: Any, *, surroga
         fit_options: extra options for ``probnn.fit`` (``progress=False`` is added when accepted).
         acquisition_optimizer: ``"probnn"`` (closed-form acquisitions on the predictive, see the
             module docstring) or ``"botorch"`` (the BoTorch adapter + ``optimize_acqf``).
+        input_scaling: coordinates the surrogate is fitted in: ``"unit"`` (``[0, 1]^d``), ``"centred"``
+            (``[-1, 1]^d``) or ``"auto"`` (centred for priors that are not translation-invariant, see
+            :func:`probnn.bo.surrogate.input_scaling_for`). The acquisition queries the surrogate in the
+            same coordinates and its maximiser is mapped back to the box.
         history: a previous :class:`BOResult` to resume from (its evaluations are not repeated).
         generator: an int seed (or ``None`` for a random one); a ``torch.Generator`` is reduced to one seed.
         progress: progress bar with the best value (``None`` follows :func:`probnn.set_quiet`).
@@ -305,6 +314,8 @@ def minimize(objective: Callable[[torch.Tensor], float], bounds: Any, *, surroga
         raise InputError(f"acquisition must be one of {list(ACQUISITIONS)}; got {acquisition!r}")
     if acquisition_optimizer not in ("probnn", "botorch"):
         raise InputError(f"acquisition_optimizer must be 'probnn' or 'botorch'; got {acquisition_optimizer!r}")
+    if input_scaling not in INPUT_SCALINGS:
+        raise InputError(f"input_scaling must be one of {list(INPUT_SCALINGS)}; got {input_scaling!r}")
     if not isinstance(budget, int) or budget < 1:
         raise InputError(f"budget must be a positive int; got {budget!r}")
     initial_points = max(3, d + 1) if initial_points is None else int(initial_points)
@@ -323,7 +334,8 @@ def minimize(objective: Callable[[torch.Tensor], float], bounds: Any, *, surroga
     else:
         seed = int(generator)
     config = {"acquisition": acquisition, "beta": beta, "seed": seed, "surrogate": _describe(surrogate),
-              "method": method, "initial_points": initial_points, "acquisition_optimizer": acquisition_optimizer}
+              "method": method, "initial_points": initial_points, "acquisition_optimizer": acquisition_optimizer,
+              "input_scaling": input_scaling}
     if history is not None:
         if tuple(history.bounds.shape) != tuple(bounds.shape) or not torch.allclose(history.bounds, bounds):
             raise InputError("history was recorded with different bounds")
@@ -350,7 +362,7 @@ def minimize(objective: Callable[[torch.Tensor], float], bounds: Any, *, surroga
                 unit, phase = torch.rand(d, generator=generator_t, dtype=torch.float64), "bo"
             else:
                 unit, phase = _propose(result, surrogate, method, options, acquisition, beta, acquisition_optimizer,
-                                       generator_t), "bo"
+                                       input_scaling, generator_t), "bo"
             surrogate_time = time.perf_counter() - start
             point = lower + width * unit
             value = float(objective(point.clone()))
@@ -371,8 +383,9 @@ def minimize(objective: Callable[[torch.Tensor], float], bounds: Any, *, surroga
 
 
 def _propose(result: BOResult, surrogate: Model, method: str | None, options: dict[str, Any], kind: str,
-             beta: float, optimizer: str, generator: torch.Generator) -> torch.Tensor:
-    """Fit the surrogate to the standardised history and maximise the acquisition in the unit cube."""
+             beta: float, optimizer: str, scaling: str, generator: torch.Generator) -> torch.Tensor:
+    """Fit the surrogate to the standardised history and maximise the acquisition over the box; returns
+    the chosen point in unit-cube coordinates (the surrogate itself sees ``scaling``'s coordinates)."""
     import inspect
 
     from probnn.api import resolve_backend
@@ -395,14 +408,20 @@ def _propose(result: BOResult, surrogate: Model, method: str | None, options: di
         # rescaling again to the bounding box of the evaluated points would stretch the early design over
         # the cube and send candidates outside that box to coordinates the PFN never saw in training.
         chosen.setdefault("rescale_inputs", False)
-    posterior = fit(surrogate, unit_x, unit_y, method=method, **chosen)
+    if scaling == "auto":
+        scaling = input_scaling_for(surrogate, set(accepted))
+    posterior = fit(surrogate, to_model_inputs(unit_x, scaling), unit_y, method=method, **chosen)
     d = unit_x.shape[1]
     if optimizer == "botorch":
-        return _botorch_candidate(posterior, unit_y, kind, beta, d,
-                                  int(torch.randint(0, 2**31, (1,), generator=generator).item()))
+        candidate = _botorch_candidate(posterior, unit_y, kind, beta, d,
+                                       int(torch.randint(0, 2**31, (1,), generator=generator).item()),
+                                       centred=scaling == "centred")
+        return from_model_inputs(candidate, scaling).clamp(0, 1)
     best = float(unit_y.min())
-    return _optimise_acquisition(lambda x: acquisition_scores(predict_latent(posterior, x), best, kind, beta=beta),
-                                 unit_x, unit_y, d, generator)
+    # the optimiser works in the unit cube; the surrogate is queried in its own coordinates
+    return _optimise_acquisition(
+        lambda u: acquisition_scores(predict_latent(posterior, to_model_inputs(u, scaling)), best, kind, beta=beta),
+        unit_x, unit_y, d, generator)
 
 
 __all__: Sequence[str] = ["BOResult", "initial_design", "minimize"]
