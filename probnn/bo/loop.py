@@ -390,6 +390,7 @@ def _propose(result: BOResult, surrogate: Model, method: str | None, options: di
 
     from probnn.api import resolve_backend
     from probnn.bo.surrogate import predict_latent
+    from probnn.inference.protocols import has_numpyro_model
 
     bounds = result.bounds
     unit_x = (result.x - bounds[0]) / (bounds[1] - bounds[0])
@@ -408,6 +409,11 @@ def _propose(result: BOResult, surrogate: Model, method: str | None, options: di
         # rescaling again to the bounding box of the evaluated points would stretch the early design over
         # the cube and send candidates outside that box to coordinates the PFN never saw in training.
         chosen.setdefault("rescale_inputs", False)
+    if ("reuse_compiled" in accepted and has_numpyro_model(surrogate) and options.get("engine", "auto") != "pyro"
+            and options.get("chain_method", "vectorized") == "vectorized" and "checkpoint_path" not in options):
+        # one fit per evaluation: reuse the compiled NUTS sampler (data padded to a power of two with a
+        # likelihood mask, exact) instead of recompiling at every new data size
+        chosen.setdefault("reuse_compiled", True)
     if scaling == "auto":
         scaling = input_scaling_for(surrogate, set(accepted))
     posterior = fit(surrogate, to_model_inputs(unit_x, scaling), unit_y, method=method, **chosen)
