@@ -15,7 +15,9 @@ Each iteration (after a uniform random initial design):
    maximised over the cube: :data:`NUM_CANDIDATES` random points plus Gaussian perturbations of the
    best observed points (scale :data:`LOCAL_SCALE` of the cube), then the best
    :data:`NUM_REFINE` candidates are polished by L-BFGS-B with exact autograd gradients (finite
-   differences when the acquisition is not differentiable, e.g. the Student-t EI);
+   differences when the acquisition is not differentiable, e.g. the Student-t EI), or, for amortised
+   surrogates (PFN: one forward pass scores thousands of candidates as fast as one), by
+   :data:`SCREEN_ROUNDS` more batched screens of shrinking local perturbations;
    ``acquisition_optimizer="botorch"`` instead wraps the posterior with
    :class:`probnn.bo.botorch_adapter.ProbnnModel` and uses BoTorch's ``LogExpectedImprovement`` /
    ``ProbabilityOfImprovement`` / ``UpperConfidenceBound`` with ``optimize_acqf``;
@@ -57,6 +59,21 @@ LOCAL_SCALE = 0.05
 NUM_REFINE = 4
 #: L-BFGS-B iterations per polished candidate.
 POLISH_ITERATIONS = 30
+#: ``acquisition_polish="screen"``: the first screen scores ``max(SCREEN_CANDIDATES, 64 d)`` uniform
+#: points (as BoTorch's ``raw_samples=256``) plus the local perturbations; a PFN's forward pass costs
+#: ~0.1 ms per candidate on one CPU core, so the 1024+ candidates of the L-BFGS-B path alone cost more
+#: than an exact GP's whole iteration.
+SCREEN_CANDIDATES = 256
+#: Batched refinement rounds after the first screen. Round ``r = 1..6`` scores half as many Gaussian
+#: perturbations of the :data:`NUM_REFINE` best points so far, with standard deviation
+#: ``LOCAL_SCALE * SCREEN_SHRINK**r`` of the cube (0.03, 0.018, 0.011, 0.0065, 0.0039, 0.0023), in one
+#: batched call: seven calls in all instead of ~100 single-point calls of L-BFGS-B. Chosen on the
+#: ``pfn-bo`` PFN (Branin, Hartmann-6, 10 and 25 points): 3 rounds at shrink 0.3 left the log-EI
+#: 0.1-0.3 below L-BFGS-B's optimum; 6 rounds at 0.6 reach it on Branin and within ~0.1 on Hartmann-6.
+SCREEN_ROUNDS = 6
+#: Scale reduction per refinement round (0.6: each cloud still covers the previous round's spread).
+SCREEN_SHRINK = 0.6
+POLISHES = ("auto", "lbfgs", "screen")
 HISTORY_FORMAT = "probnn.bo.history/1"
 
 
@@ -234,11 +251,13 @@ def _polish(score: Callable[[torch.Tensor], torch.Tensor], starts: torch.Tensor,
 
 
 def _optimise_acquisition(score: Callable[[torch.Tensor], torch.Tensor], unit_x: torch.Tensor, unit_y: torch.Tensor,
-                          d: int, generator: torch.Generator) -> torch.Tensor:
+                          d: int, generator: torch.Generator, polish: str = "lbfgs") -> torch.Tensor:
     """Maximise ``score`` over ``[0, 1]^d``: random + local candidates screened in one batched call, then
-    the best :data:`NUM_REFINE` polished by L-BFGS-B (autograd gradients when the score is differentiable,
-    finite differences otherwise)."""
-    count = max(NUM_CANDIDATES, 256 * d)
+    the best :data:`NUM_REFINE` polished by L-BFGS-B (``polish="lbfgs"``: autograd gradients when the
+    score is differentiable, finite differences otherwise) or by :data:`SCREEN_ROUNDS` batched rounds of
+    shrinking local perturbations (``polish="screen"``: for surrogates whose cost is per call rather than
+    per point, e.g. a PFN forward pass, which scores thousands of candidates as fast as one)."""
+    count = max(NUM_CANDIDATES, 256 * d) if polish != "screen" else max(SCREEN_CANDIDATES, 64 * d)
     uniform = torch.rand(count, d, generator=generator, dtype=torch.float64)
     best_points = unit_x[torch.argsort(unit_y)[: min(5, len(unit_y))]]
     local = best_points.repeat_interleave(count // 8 // len(best_points) + 1, 0)
@@ -250,6 +269,20 @@ def _optimise_acquisition(score: Callable[[torch.Tensor], torch.Tensor], unit_x:
     order = torch.argsort(values, descending=True)[:NUM_REFINE]
     best_point, best_value = candidates[order[0]], float(values[order[0]])
     starts = candidates[order]
+    if polish == "screen":
+        pool, pool_values = starts, values[order]
+        for round_index in range(SCREEN_ROUNDS):
+            scale = LOCAL_SCALE * SCREEN_SHRINK ** (round_index + 1)
+            centres = pool.repeat_interleave(count // 2 // len(pool), 0)
+            cloud = (centres + scale * torch.randn(centres.shape, generator=generator, dtype=torch.float64)).clamp(0, 1)
+            with torch.no_grad():
+                cloud_values = score(cloud)
+            cloud_values = torch.where(torch.isfinite(cloud_values), cloud_values,
+                                       torch.full_like(cloud_values, -math.inf))
+            merged, merged_values = torch.cat([pool, cloud]), torch.cat([pool_values, cloud_values])
+            keep = torch.argsort(merged_values, descending=True)[:NUM_REFINE]
+            pool, pool_values = merged[keep], merged_values[keep]
+        return pool[0].clamp(0, 1)
     polished, polished_values = _polish(score, starts, exact_gradients=_differentiable_scores(score, starts[:1]))
     winner = int(torch.argmax(polished_values))
     if float(polished_values[winner]) > best_value:
@@ -279,7 +312,8 @@ def _botorch_candidate(posterior: Any, unit_y: torch.Tensor, kind: str, beta: fl
 def minimize(objective: Callable[[torch.Tensor], float], bounds: Any, *, surrogate: Model | str | None = None,
              method: str | None = None, acquisition: str = "ei", budget: int = 30,
              initial_points: int | None = None, fit_options: dict[str, Any] | None = None, beta: float = 2.0,
-             acquisition_optimizer: str = "probnn", input_scaling: str = "auto", history: BOResult | None = None,
+             acquisition_optimizer: str = "probnn", input_scaling: str = "auto", acquisition_polish: str = "auto",
+             history: BOResult | None = None,
              generator: GeneratorLike = None, progress: bool | None = None,
              callback: Callable[[BOResult], None] | None = None) -> BOResult:
     """Minimise a black-box ``objective`` over a box with Bayesian optimisation.
@@ -300,6 +334,11 @@ def minimize(objective: Callable[[torch.Tensor], float], bounds: Any, *, surroga
             (``[-1, 1]^d``) or ``"auto"`` (centred for priors that are not translation-invariant, see
             :func:`probnn.bo.surrogate.input_scaling_for`). The acquisition queries the surrogate in the
             same coordinates and its maximiser is mapped back to the box.
+        acquisition_polish: after the batched screen, ``"lbfgs"`` (L-BFGS-B from the best
+            :data:`NUM_REFINE` candidates, one surrogate call per step), ``"screen"``
+            (:data:`SCREEN_ROUNDS` batched rounds of shrinking local candidates, one call each) or
+            ``"auto"``: ``"screen"`` for amortised posteriors (PFN, whose forward pass costs the same
+            for one candidate or thousands), ``"lbfgs"`` otherwise.
         history: a previous :class:`BOResult` to resume from (its evaluations are not repeated).
         generator: an int seed (or ``None`` for a random one); a ``torch.Generator`` is reduced to one seed.
         progress: progress bar with the best value (``None`` follows :func:`probnn.set_quiet`).
@@ -314,6 +353,8 @@ def minimize(objective: Callable[[torch.Tensor], float], bounds: Any, *, surroga
         raise InputError(f"acquisition must be one of {list(ACQUISITIONS)}; got {acquisition!r}")
     if acquisition_optimizer not in ("probnn", "botorch"):
         raise InputError(f"acquisition_optimizer must be 'probnn' or 'botorch'; got {acquisition_optimizer!r}")
+    if acquisition_polish not in POLISHES:
+        raise InputError(f"acquisition_polish must be one of {list(POLISHES)}; got {acquisition_polish!r}")
     if input_scaling not in INPUT_SCALINGS:
         raise InputError(f"input_scaling must be one of {list(INPUT_SCALINGS)}; got {input_scaling!r}")
     if not isinstance(budget, int) or budget < 1:
@@ -335,7 +376,7 @@ def minimize(objective: Callable[[torch.Tensor], float], bounds: Any, *, surroga
         seed = int(generator)
     config = {"acquisition": acquisition, "beta": beta, "seed": seed, "surrogate": _describe(surrogate),
               "method": method, "initial_points": initial_points, "acquisition_optimizer": acquisition_optimizer,
-              "input_scaling": input_scaling}
+              "input_scaling": input_scaling, "acquisition_polish": acquisition_polish}
     if history is not None:
         if tuple(history.bounds.shape) != tuple(bounds.shape) or not torch.allclose(history.bounds, bounds):
             raise InputError("history was recorded with different bounds")
@@ -362,7 +403,7 @@ def minimize(objective: Callable[[torch.Tensor], float], bounds: Any, *, surroga
                 unit, phase = torch.rand(d, generator=generator_t, dtype=torch.float64), "bo"
             else:
                 unit, phase = _propose(result, surrogate, method, options, acquisition, beta, acquisition_optimizer,
-                                       input_scaling, generator_t), "bo"
+                                       input_scaling, acquisition_polish, generator_t), "bo"
             surrogate_time = time.perf_counter() - start
             point = lower + width * unit
             value = float(objective(point.clone()))
@@ -383,7 +424,7 @@ def minimize(objective: Callable[[torch.Tensor], float], bounds: Any, *, surroga
 
 
 def _propose(result: BOResult, surrogate: Model, method: str | None, options: dict[str, Any], kind: str,
-             beta: float, optimizer: str, scaling: str, generator: torch.Generator) -> torch.Tensor:
+             beta: float, optimizer: str, scaling: str, polish: str, generator: torch.Generator) -> torch.Tensor:
     """Fit the surrogate to the standardised history and maximise the acquisition over the box; returns
     the chosen point in unit-cube coordinates (the surrogate itself sees ``scaling``'s coordinates)."""
     import inspect
@@ -424,10 +465,14 @@ def _propose(result: BOResult, surrogate: Model, method: str | None, options: di
                                        centred=scaling == "centred")
         return from_model_inputs(candidate, scaling).clamp(0, 1)
     best = float(unit_y.min())
+    if polish == "auto":
+        from probnn.inference.pfn import PFNPosterior
+
+        polish = "screen" if isinstance(posterior, PFNPosterior) else "lbfgs"
     # the optimiser works in the unit cube; the surrogate is queried in its own coordinates
     return _optimise_acquisition(
         lambda u: acquisition_scores(predict_latent(posterior, to_model_inputs(u, scaling)), best, kind, beta=beta),
-        unit_x, unit_y, d, generator)
+        unit_x, unit_y, d, generator, polish)
 
 
 __all__: Sequence[str] = ["BOResult", "initial_design", "minimize"]

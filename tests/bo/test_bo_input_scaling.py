@@ -107,3 +107,45 @@ def test_auto_centres_the_nngp_in_the_loop(monkeypatch):
 def test_bad_input_scaling():
     with pytest.raises(InputError, match="input_scaling"):
         minimize(lambda x: 0.0, [[0.0], [1.0]], input_scaling="standardised", budget=2)
+
+
+def test_screen_polish_reaches_a_smooth_maximum_in_the_cube():
+    from probnn.bo.loop import _optimise_acquisition
+
+    centre = torch.tensor([0.31, 0.77, 0.52], dtype=torch.float64)
+    calls = []
+
+    def score(x):
+        calls.append(len(x))
+        return -((x - centre) ** 2).sum(-1)
+
+    generator = torch.Generator().manual_seed(0)
+    observed = torch.rand(6, 3, generator=generator, dtype=torch.float64)
+    point = _optimise_acquisition(score, observed, torch.randn(6, generator=generator, dtype=torch.float64), 3,
+                                  generator, "screen")
+    # 7 batched calls (first screen + SCREEN_ROUNDS) instead of one call per L-BFGS-B step; the last
+    # round's spread (0.0023 of the cube) bounds the error
+    assert len(calls) == 1 + probnn.bo.loop.SCREEN_ROUNDS
+    assert float((point - centre).abs().max()) < 0.01
+    assert float(point.min()) >= 0 and float(point.max()) <= 1
+
+
+def test_auto_polish_screens_for_the_pfn(monkeypatch):
+    from probnn.models.pfn import PFN
+
+    seen = []
+    original = probnn.bo.loop._optimise_acquisition
+
+    def recording(*args):
+        seen.append(args[-1])
+        return original(*args)
+
+    monkeypatch.setattr(probnn.bo.loop, "_optimise_acquisition", recording)
+    torch.manual_seed(0)
+    network = PFN(torch.linspace(-4, 4, 33, dtype=torch.float64), max_features=2, width=16, depth=1, heads=2)
+    minimize(lambda x: float(((x - 0.5) ** 2).sum()), [[0.0, 0.0], [1.0, 1.0]], surrogate=probnn.models.GP(),
+             method="pfn", fit_options={"checkpoint": network}, budget=4, initial_points=3, generator=0,
+             progress=False)
+    minimize(lambda x: float(((x - 0.5) ** 2).sum()), [[0.0, 0.0], [1.0, 1.0]], budget=4, initial_points=3,
+             generator=0, progress=False)
+    assert seen == ["screen", "lbfgs"]
