@@ -16,7 +16,9 @@ Ackley-5 (d=5, on BoTorch's default box [-32.768, 32.768]^5). Surrogates:
   (for the time comparison); ``bnn-nuts``: a BNN fitted by NUTS at every iteration
   (``reuse_compiled=True``, set by the loop: one compiled sampler per padded data size).
 * NNGP, Student-t process and BNN get inputs centred to ``[-1, 1]^d`` by the loop
-  (``input_scaling="auto"``: their priors are not translation-invariant).
+  (``input_scaling="auto"``: their priors are not translation-invariant); the ``-unit`` variants
+  (``probnn-nngp-unit``, ``probnn-student-t-unit``, ``bnn-nuts-unit``) force ``input_scaling="unit"``,
+  the ablation of that choice.
 * ``random``: uniform random search.
 
 Every surrogate of a seed shares the same uniform initial design (``probnn.bo.loop.initial_design``).
@@ -60,7 +62,7 @@ FUNCTIONS = {
 #: prior for deterministic objectives, d = 1..6); its training record lies beside it.
 BO_PFN_CHECKPOINT = Path(__file__).resolve().parent / "results" / "pfn_gp_bo" / "model.safetensors"
 SURROGATES = ["botorch-stgp", "probnn-gp", "probnn-nngp", "probnn-student-t", "pfn", "pfn-bo", "pfn-bo-lbfgs",
-              "bnn-nuts", "random"]
+              "bnn-nuts", "random", "probnn-nngp-unit", "probnn-student-t-unit", "bnn-nuts-unit"]
 #: Hand-written notes appended to ``bo.md`` by :func:`render` (which runs produced which rows).
 NOTES = Path(__file__).resolve().parent / "results" / "bo.notes.md"
 
@@ -103,6 +105,7 @@ def run_botorch(function, bounds: torch.Tensor, budget: int, initial_points: int
 
 def probnn_surrogate(name: str, d: int, quick: bool):
     """``(surrogate, method, fit_options)`` for a probnn surrogate, or a string saying why it is missing."""
+    name = name.removesuffix("-unit")
     if name == "probnn-gp":
         return probnn.models.GP(), "exact", {}
     if name == "probnn-nngp":
@@ -130,7 +133,7 @@ def probnn_surrogate(name: str, d: int, quick: bool):
         except Exception as error:
             return f"no PFN checkpoint: {error}"
         if d > network.max_features:
-            return f"the PFN ({checkpoint}) covers d <= {network.max_features} only"
+            return f"the PFN ({Path(checkpoint).name}) covers d <= {network.max_features} only"
         return probnn.models.GP(), "pfn", {"checkpoint": checkpoint}
     if name == "bnn-nuts":
         options = {"num_warmup": 100, "num_samples": 100, "num_chains": 1}
@@ -152,10 +155,11 @@ def run_one(function_name: str, surrogate: str, seed: int, budget: int, initial_
                 return {"missing": choice}
         model, method, options = choice
         polish = "lbfgs" if surrogate.endswith("-lbfgs") else "auto"
+        scaling = "unit" if surrogate.endswith("-unit") else "auto"
         try:
             result = minimize(lambda x: float(function(x)), bounds, surrogate=model, method=method,
                               fit_options=options, acquisition="ei", budget=budget, initial_points=initial_points,
-                              acquisition_polish=polish, generator=seed, progress=False)
+                              acquisition_polish=polish, input_scaling=scaling, generator=seed, progress=False)
         except probnn.ProbnnError as error:  # a surrogate that breaks inside the loop is reported, not hidden
             return {"missing": f"failed in the loop: {type(error).__name__}: {str(error)[:160]}"}
         record = {"y": result.y.tolist(),
