@@ -68,6 +68,7 @@ def test_padding_refused_when_not_exact():
     assert not nuts_reuse.padding_is_exact(model, x, y, jax.random.PRNGKey(0))
 
 
+@pytest.mark.filterwarnings("ignore::probnn.inference.diagnostics.ConvergenceWarning")
 def test_reused_sampler_same_seed_same_draws_and_one_sampler_per_bucket():
     nuts_reuse.clear()
     model = probnn.models.BNN(2, hidden=(4,), noise="learned")
