@@ -211,13 +211,19 @@ def render(results: dict, path_md: Path) -> None:
                          f"{timing:.3f} |")
             steps = np.arange(1, length + 1)
             median = np.median(np.maximum(regret, 1e-12), 0)
-            ax.plot(steps, median, label=surrogate)
-            ax.fill_between(steps, *np.percentile(np.maximum(regret, 1e-12), [25, 75], axis=0), alpha=0.2)
+            # a variant (-unit ablation, -lbfgs polish) shares its base surrogate's colour, dashed, no band
+            base = surrogate.removesuffix("-unit").removesuffix("-lbfgs")
+            variant = base != surrogate
+            colour = f"C{SURROGATES.index(base) % 10}"
+            ax.plot(steps, median, label=surrogate, color=colour, linestyle="--" if variant else "-")
+            if not variant:
+                ax.fill_between(steps, *np.percentile(np.maximum(regret, 1e-12), [25, 75], axis=0), alpha=0.15,
+                                color=colour)
         ax.set_yscale("log")
         ax.set_xlabel("evaluations")
         ax.set_ylabel("simple regret (median, IQR)")
         ax.set_title(function_name)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6, ncol=2)
         figure.tight_layout()
         figure.savefig(path_md.parent / f"{path_md.stem}_{function_name}.png", dpi=110)
         plt.close(figure)

@@ -52,6 +52,7 @@ class _BowlPosterior(Posterior):
 
     def __init__(self, centre):
         self.centre = centre
+        self.num_features = len(centre)
 
     def predict(self, x):
         mean = ((x - self.centre) ** 2).sum(-1)
@@ -149,3 +150,22 @@ def test_auto_polish_screens_for_the_pfn(monkeypatch):
     minimize(lambda x: float(((x - 0.5) ** 2).sum()), [[0.0, 0.0], [1.0, 1.0]], budget=4, initial_points=3,
              generator=0, progress=False)
     assert seen == ["screen", "lbfgs"]
+
+
+def test_botorch_optimizer_searches_the_centred_box(monkeypatch):
+    pytest.importorskip("botorch")
+    seen = []
+    centre = torch.tensor([0.5, -0.5], dtype=torch.float64)
+
+    def fake_fit(model, x, y, **options):
+        seen.append(x.clone())
+        return _BowlPosterior(centre)
+
+    monkeypatch.setattr(probnn.bo.loop, "fit", fake_fit)
+    bounds = torch.tensor([[-5.0, 0.0], [10.0, 15.0]], dtype=torch.float64)
+    result = minimize(lambda x: float(x.sum()), bounds, surrogate=probnn.models.GP(NNGPKernel(depth=3)), budget=4,
+                      initial_points=3, acquisition_optimizer="botorch", generator=0, progress=False)
+    assert float(seen[0].min()) < 0
+    # BoTorch's optimum of the bowl's EI in [-1, 1]^2 is the centre (0.5, -0.5) -> unit (0.75, 0.25)
+    expected = bounds[0] + (bounds[1] - bounds[0]) * torch.tensor([0.75, 0.25], dtype=torch.float64)
+    torch.testing.assert_close(result.x[3], expected, atol=0.05, rtol=0)
