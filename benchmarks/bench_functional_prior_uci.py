@@ -33,7 +33,8 @@ measurement points use the bounding box of the training AND test inputs (``get_i
 notebook). ``--thinning T`` scales the sampler down (burn-in ``2000 + 10 T``, 30 draws every ``T``).
 
 Usage: python benchmarks/bench_functional_prior_uci.py [--quick] [--budget-minutes 12] [--datasets boston]
-       [--protocol default|notebook] [--thinning T] [--splits N] [--first-split K] [--name STEM]
+       [--protocol default|notebook] [--thinning T] [--splits N] [--first-split K] [--name STEM] [--resume]
+       [--priors-from STEM]  (sample with the priors fitted in results/STEM.json: critic x sampler factorial)
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ def evaluate(predictive, y_test: torch.Tensor, y_mean: float, y_std: float) -> d
     return {"rmse": rmse, "nll": nll, "nll_gaussian": nll_gaussian}
 
 
-def run_one(name: str, split: int, settings: dict) -> dict:
+def run_one(name: str, split: int, settings: dict, fitted: dict | None = None) -> dict:
     x, y, x_test, y_test = load_split(name, split)
     x_mean, x_std = x.mean(0), x.std(0).clamp_min(1e-6)
     y_mean, y_std = float(y.mean()), float(y.std())
@@ -156,24 +157,30 @@ def run_one(name: str, split: int, settings: dict) -> dict:
 
     start, cpu_start = time.perf_counter(), time.process_time()
     target = HierarchicalRBFTarget(x.shape[1])
-    fit_options = dict(settings["prior_fit"])
-    measurement = DataMeasurementSet(xs.double(), num_points=fit_options.pop("measurement_points"),
-                                     data_fraction=fit_options.pop("data_fraction"))
-    if fit_options.pop("bounding_box", "training inputs") == "training and test inputs":  # the notebook's box
-        measurement.low = torch.minimum(measurement.low, xt.double().min(0).values)
-        measurement.high = torch.maximum(measurement.high, xt.double().max(0).values)
     fixed = BNN(x.shape[1], hidden=(100,), activation="tanh", prior=GaussianWeightPrior(),
                 noise=math.sqrt(settings["noise_variance"]))
-    fit = fit_functional_prior(fixed, target, measurement_set=measurement, generator=split, progress=False,
-                               **fit_options)
-    out["prior_fit"] = {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu_start,
-                        "mean_critic_steps": fit.fit_info.get("mean_critic_steps"),
-                        "history_first": fit.history[:3],
-                        "history_last": fit.history[-3:],
-                        "history_mean_last_20": float(np.mean(fit.history[-20:])),
-                        "weight_std": fit.prior.log_weight_std.exp().tolist(),
-                        "bias_std": fit.prior.log_bias_std.exp().tolist()}
-    matched = BNN(x.shape[1], hidden=(100,), activation="tanh", prior=fit.prior,
+    if fitted is None:
+        fit_options = dict(settings["prior_fit"])
+        measurement = DataMeasurementSet(xs.double(), num_points=fit_options.pop("measurement_points"),
+                                         data_fraction=fit_options.pop("data_fraction"))
+        if fit_options.pop("bounding_box", "training inputs") == "training and test inputs":  # the notebook's
+            measurement.low = torch.minimum(measurement.low, xt.double().min(0).values)
+            measurement.high = torch.maximum(measurement.high, xt.double().max(0).values)
+        fit = fit_functional_prior(fixed, target, measurement_set=measurement, generator=split, progress=False,
+                                   **fit_options)
+        prior = fit.prior
+        out["prior_fit"] = {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu_start,
+                            "mean_critic_steps": fit.fit_info.get("mean_critic_steps"),
+                            "history_first": fit.history[:3],
+                            "history_last": fit.history[-3:],
+                            "history_mean_last_20": float(np.mean(fit.history[-20:])),
+                            "weight_std": fit.prior.log_weight_std.exp().tolist(),
+                            "bias_std": fit.prior.log_bias_std.exp().tolist()}
+    else:  # --priors-from: the per-layer stds fitted in an earlier run (the whole fitted prior)
+        prior = GaussianWeightPrior(fitted["weight_std"], fitted["bias_std"])
+        out["prior_fit"] = {"seconds": 0.0, "cpu_seconds": 0.0, "from": fitted["from"],
+                            "weight_std": fitted["weight_std"], "bias_std": fitted["bias_std"]}
+    matched = BNN(x.shape[1], hidden=(100,), activation="tanh", prior=prior,
                   noise=math.sqrt(settings["noise_variance"]))
     for label, model in (("fixed_prior", fixed), ("gp_prior", matched)):
         start, cpu_start = time.perf_counter(), time.process_time()
@@ -253,6 +260,9 @@ def main() -> None:
                         help="notebook: the official critic schedule and SGHMC settings (see the docstring)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the splits already in the results file (same settings) and run the others")
+    parser.add_argument("--priors-from", default=None, metavar="STEM",
+                        help="skip the prior fits: use the stds fitted per split in results/STEM.json (separates "
+                        "the critic's effect from the sampler's)")
     parser.add_argument("--thinning", type=int, default=None,
                         help="notebook protocol scaled down: 30 draws every T steps after 2000 + 10 T burn-in")
     args = parser.parse_args()
@@ -276,6 +286,13 @@ def main() -> None:
                                           "num_burnin": NOTEBOOK_BURNIN + NOTEBOOK_DISCARDED * args.thinning}}
     stem = "functional_prior_uci_notebook" if notebook else "functional_prior_uci"
     name = args.name or (f"{stem}_quick" if args.quick else stem)
+    fitted: dict = {}
+    if args.priors_from:
+        source = json.loads((RESULTS / f"{args.priors_from}.json").read_text())
+        fitted = {(dataset, run["split"]): {**{key: run["prior_fit"][key] for key in ("weight_std", "bias_std")},
+                                             "from": args.priors_from}
+                  for dataset, runs in source["runs"].items() for run in runs}
+        settings = {**settings, "prior_fit": {"from": args.priors_from, "settings": source["settings"]["prior_fit"]}}
     results = {"settings": settings, "protocol": args.protocol, "budget_minutes": args.budget_minutes,
                "official": OFFICIAL,
                "load_average_at_start": os.getloadavg()[0],
@@ -296,7 +313,9 @@ def main() -> None:
             if time.perf_counter() - start > 60 * args.budget_minutes:
                 write(results, name)
                 return
-            results["runs"][dataset].append(run_one(dataset, split, settings))
+            if args.priors_from and (dataset, split) not in fitted:
+                continue
+            results["runs"][dataset].append(run_one(dataset, split, settings, fitted.get((dataset, split))))
             results["splits_run"][dataset].append(split)
             results["elapsed_seconds"] = time.perf_counter() - start
             write(results, name)
