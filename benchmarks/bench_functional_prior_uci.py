@@ -31,6 +31,13 @@ uses learning rate 0.01, 2000 burn-in steps, then 40 draws every 2000 steps of w
 discarded (probnn: ``num_burnin = 2000 + 10 * 2000``, 30 draws, thinning 2000); the 30% uniform
 measurement points use the bounding box of the training AND test inputs (``get_input_range`` in the
 notebook). ``--thinning T`` scales the sampler down (burn-in ``2000 + 10 T``, 30 draws every ``T``).
+Deviations that remain under ``--protocol notebook``: probnn's SGHMC adapts its preconditioner during
+the whole burn-in (22000 steps; the notebook adapts during the first 2000 and then only discards 10
+draws), starts its chains at the prior's median (``init_to_median``; the notebook at N(0, 1) raw
+weights and zero biases), draws minibatches with replacement, does not clip gradients (the notebook
+clips the minibatch gradient's norm at 100) and omits the ``-lr^4`` term of the noise variance; the
+prior's stds are ``exp`` of a log parameter starting at 1 (the notebook: ``softplus`` of a raw
+parameter starting at 1, i.e. stds starting at 1.31), so the same RMSprop steps move them differently.
 
 Usage: python benchmarks/bench_functional_prior_uci.py [--quick] [--budget-minutes 12] [--datasets boston]
        [--protocol default|notebook] [--thinning T] [--splits N] [--first-split K] [--name STEM] [--resume]
