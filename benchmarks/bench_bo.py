@@ -11,7 +11,14 @@ Ackley-5 (d=5, on BoTorch's default box [-32.768, 32.768]^5). Surrogates:
 * ``probnn-nngp``, ``probnn-student-t``: the NNGP and Student-t process (from the ``gp`` branch),
   when installed; ``pfn``: the shipped GP-hyperprior PFN (``method="pfn"``; it covers d <= 3, so
   Branin only); ``pfn-bo``: a PFN trained on the ``gp-bo`` prior (nearly noise-free GP, d <= 6),
-  ``benchmarks/results/pfn_gp_bo/``; ``bnn-nuts``: a BNN fitted by NUTS at every iteration.
+  ``benchmarks/results/pfn_gp_bo/``, with the loop's default acquisition polish for PFNs (batched
+  screens, ``acquisition_polish="screen"``); ``pfn-bo-lbfgs``: the same PFN with the L-BFGS-B polish
+  (for the time comparison); ``bnn-nuts``: a BNN fitted by NUTS at every iteration
+  (``reuse_compiled=True``, set by the loop: one compiled sampler per padded data size).
+* NNGP, Student-t process and BNN get inputs centred to ``[-1, 1]^d`` by the loop
+  (``input_scaling="auto"``: their priors are not translation-invariant); the ``-unit`` variants
+  (``probnn-nngp-unit``, ``probnn-student-t-unit``, ``bnn-nuts-unit``) force ``input_scaling="unit"``,
+  the ablation of that choice.
 * ``random``: uniform random search.
 
 Every surrogate of a seed shares the same uniform initial design (``probnn.bo.loop.initial_design``).
@@ -54,7 +61,10 @@ FUNCTIONS = {
 #: The ``pfn-bo`` surrogate: a PFN trained by ``probnn pretrain --prior gp-bo`` (nearly noise-free GP
 #: prior for deterministic objectives, d = 1..6); its training record lies beside it.
 BO_PFN_CHECKPOINT = Path(__file__).resolve().parent / "results" / "pfn_gp_bo" / "model.safetensors"
-SURROGATES = ["botorch-stgp", "probnn-gp", "probnn-nngp", "probnn-student-t", "pfn", "pfn-bo", "bnn-nuts", "random"]
+SURROGATES = ["botorch-stgp", "probnn-gp", "probnn-nngp", "probnn-student-t", "pfn", "pfn-bo", "pfn-bo-lbfgs",
+              "bnn-nuts", "random", "probnn-nngp-unit", "probnn-student-t-unit", "bnn-nuts-unit"]
+#: Hand-written notes appended to ``bo.md`` by :func:`render` (which runs produced which rows).
+NOTES = Path(__file__).resolve().parent / "results" / "bo.notes.md"
 
 
 def make_function(name: str):
@@ -95,6 +105,7 @@ def run_botorch(function, bounds: torch.Tensor, budget: int, initial_points: int
 
 def probnn_surrogate(name: str, d: int, quick: bool):
     """``(surrogate, method, fit_options)`` for a probnn surrogate, or a string saying why it is missing."""
+    name = name.removesuffix("-unit")
     if name == "probnn-gp":
         return probnn.models.GP(), "exact", {}
     if name == "probnn-nngp":
@@ -113,16 +124,16 @@ def probnn_surrogate(name: str, d: int, quick: bool):
         inverse_gamma = torch.distributions.InverseGamma(torch.tensor(2.0, dtype=torch.float64),
                                                          torch.tensor(2.0, dtype=torch.float64))
         return mixture(NNGPKernel(depth=3, activation="relu"), scale_prior=inverse_gamma, noise="learned"), None, {}
-    if name in ("pfn", "pfn-bo"):
+    if name in ("pfn", "pfn-bo", "pfn-bo-lbfgs"):
         from probnn.inference.pfn import default_checkpoint, load_pfn
 
         try:
-            checkpoint = BO_PFN_CHECKPOINT if name == "pfn-bo" else default_checkpoint(probnn.models.GP())
+            checkpoint = BO_PFN_CHECKPOINT if name.startswith("pfn-bo") else default_checkpoint(probnn.models.GP())
             network = load_pfn(checkpoint)
         except Exception as error:
             return f"no PFN checkpoint: {error}"
         if d > network.max_features:
-            return f"the PFN ({checkpoint}) covers d <= {network.max_features} only"
+            return f"the PFN ({Path(checkpoint).name}) covers d <= {network.max_features} only"
         return probnn.models.GP(), "pfn", {"checkpoint": checkpoint}
     if name == "bnn-nuts":
         options = {"num_warmup": 100, "num_samples": 100, "num_chains": 1}
@@ -143,10 +154,12 @@ def run_one(function_name: str, surrogate: str, seed: int, budget: int, initial_
             if isinstance(choice, str):
                 return {"missing": choice}
         model, method, options = choice
+        polish = "lbfgs" if surrogate.endswith("-lbfgs") else "auto"
+        scaling = "unit" if surrogate.endswith("-unit") else "auto"
         try:
             result = minimize(lambda x: float(function(x)), bounds, surrogate=model, method=method,
                               fit_options=options, acquisition="ei", budget=budget, initial_points=initial_points,
-                              generator=seed, progress=False)
+                              acquisition_polish=polish, input_scaling=scaling, generator=seed, progress=False)
         except probnn.ProbnnError as error:  # a surrogate that breaks inside the loop is reported, not hidden
             return {"missing": f"failed in the loop: {type(error).__name__}: {str(error)[:160]}"}
         record = {"y": result.y.tolist(),
@@ -198,17 +211,25 @@ def render(results: dict, path_md: Path) -> None:
                          f"{timing:.3f} |")
             steps = np.arange(1, length + 1)
             median = np.median(np.maximum(regret, 1e-12), 0)
-            ax.plot(steps, median, label=surrogate)
-            ax.fill_between(steps, *np.percentile(np.maximum(regret, 1e-12), [25, 75], axis=0), alpha=0.2)
+            # a variant (-unit ablation, -lbfgs polish) shares its base surrogate's colour, dashed, no band
+            base = surrogate.removesuffix("-unit").removesuffix("-lbfgs")
+            variant = base != surrogate
+            colour = f"C{SURROGATES.index(base) % 10}"
+            ax.plot(steps, median, label=surrogate, color=colour, linestyle="--" if variant else "-")
+            if not variant:
+                ax.fill_between(steps, *np.percentile(np.maximum(regret, 1e-12), [25, 75], axis=0), alpha=0.15,
+                                color=colour)
         ax.set_yscale("log")
         ax.set_xlabel("evaluations")
         ax.set_ylabel("simple regret (median, IQR)")
         ax.set_title(function_name)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6, ncol=2)
         figure.tight_layout()
         figure.savefig(path_md.parent / f"{path_md.stem}_{function_name}.png", dpi=110)
         plt.close(figure)
         lines.append("")
+    if NOTES.exists():
+        lines += ["", NOTES.read_text().rstrip()]
     path_md.write_text("\n".join(lines) + "\n")
 
 
@@ -240,7 +261,8 @@ def main() -> None:
     results["settings"] = {"python": platform.python_version(), "torch": torch.__version__,
                            "budget_scale": args.budget_scale if not args.quick else 0.3,
                            "functions": {k: {"budget": v[2], "initial_points": v[3]} for k, v in FUNCTIONS.items()},
-                           "bnn_nuts": "BNN(hidden=(32,), learned noise), NUTS 1 chain, 100 warm-up + 100 draws",
+                           "bnn_nuts": "BNN(hidden=(32,), learned noise), NUTS 1 chain, 100 warm-up + 100 draws, "
+                                       "reuse_compiled=True, inputs in [-1, 1]^d",
                            "pfn": "shipped pfn_gp_hyperprior (d <= 3)",
                            "pfn-bo": "benchmarks/results/pfn_gp_bo (probnn pretrain --prior gp-bo, d <= 6)"}
     seeds = range(args.first_seed, args.first_seed + (2 if args.quick else args.seeds))

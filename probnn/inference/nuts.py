@@ -85,10 +85,46 @@ def _concat(parts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     return {key: torch.cat([part[key] for part in parts], 1) for key in parts[0]}
 
 
+_PADDING_CHECKS: dict[tuple, bool] = {}
+
+
+def _run_reused(kernel_factory: Any, model: Any, x_jax: Any, y_jax: Any, key: Any, *, num_warmup: int,
+                num_samples: int, num_chains: int, thinning: int, progress: bool | None, settings: dict[str, Any],
+                max_tree_depth: int | None) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, Any]]:
+    """One fit on a cached, already compiled sampler (``reuse_compiled=True``; :mod:`probnn.inference.nuts_reuse`)."""
+    import jax
+
+    from probnn.inference import nuts_reuse
+
+    n = int(x_jax.shape[0])
+    check_key = (nuts_reuse.model_fingerprint(model), tuple(x_jax.shape[1:]), tuple(y_jax.shape[1:]), str(y_jax.dtype))
+    if check_key not in _PADDING_CHECKS or check_key[0] is None:
+        _PADDING_CHECKS[check_key] = nuts_reuse.padding_is_exact(model, x_jax, y_jax, jax.random.fold_in(key, 2**20))
+    padded = _PADDING_CHECKS[check_key]
+    args = nuts_reuse.pad(x_jax, y_jax, nuts_reuse.bucket_size(n)) if padded else (x_jax, y_jax)
+    settings_key = tuple(sorted((name, value) for name, value in settings.items()
+                                if name not in ("num_warmup", "num_chains", "thinning")))
+    mcmc = nuts_reuse.reusable_sampler(model, kernel_factory, settings_key, padded,
+                                       tuple(tuple(a.shape) for a in args), num_warmup, num_samples, num_chains,
+                                       thinning)
+    info: dict[str, Any] = {"padded_size": int(args[0].shape[0]) if padded else None}
+    start = time.perf_counter()
+    with nuts_reuse.quiet_unless(progress_enabled(progress)):
+        mcmc.warmup(jax.random.fold_in(key, 0), *args, extra_fields=_EXTRA_FIELDS, collect_warmup=False)
+        info["warmup_seconds"] = time.perf_counter() - start
+        sample_start = time.perf_counter()
+        mcmc.run(jax.random.fold_in(key, 1), *args, extra_fields=("diverging", *_EXTRA_FIELDS))
+    draws = draws_to_torch(mcmc.get_samples(group_by_chain=True))
+    stats = _stats_to_torch(mcmc.get_extra_fields(group_by_chain=True), max_tree_depth)
+    info["sampling_seconds"] = time.perf_counter() - sample_start
+    return draws, stats, info
+
+
 def _run_numpyro(kernel: Any, model: Any, x: torch.Tensor, y: torch.Tensor, *, num_warmup: int,
                  num_samples: int, num_chains: int, chain_method: str, thinning: int, generator: torch.Generator,
                  progress: bool | None, checkpoint_path: str | Path | None, checkpoint_every: int | None,
-                 resume: bool, settings: dict[str, Any], max_tree_depth: int | None
+                 resume: bool, settings: dict[str, Any], max_tree_depth: int | None,
+                 kernel_factory: Any = None, reuse_compiled: bool = False,
                  ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, Any]]:
     import jax
     from numpyro.infer import MCMC
@@ -97,6 +133,13 @@ def _run_numpyro(kernel: Any, model: Any, x: torch.Tensor, y: torch.Tensor, *, n
     release_compiled_code_if_needed()
     x_jax, y_jax = to_jax_data(model, x, y)
     key = prng_key(generator)
+    if reuse_compiled:
+        if checkpoint_path is not None or resume or (chain_method != "vectorized" and num_chains > 1):
+            raise InputError("reuse_compiled=True needs chain_method='vectorized' (or one chain) and no "
+                             "checkpoint_path / resume")
+        return _run_reused(kernel_factory, model, x_jax, y_jax, key, num_warmup=num_warmup, num_samples=num_samples,
+                           num_chains=num_chains, thinning=thinning, progress=progress, settings=settings,
+                           max_tree_depth=max_tree_depth)
     segment = num_samples if checkpoint_every is None else check_positive_int(checkpoint_every, "checkpoint_every")
     # Counted in transitions from here on: num_samples and checkpoint_every are kept draws, and numpyro
     # keeps one transition in ``thinning``.
@@ -225,7 +268,8 @@ def fit_nuts(model: Any, x: torch.Tensor, y: torch.Tensor, *, num_warmup: int = 
              num_chains: int = 4, chain_method: str = "vectorized", target_accept_prob: float = 0.8,
              max_tree_depth: int = 10, dense_mass: bool = False, thinning: int = 1, engine: str = "auto",
              checkpoint_path: str | Path | None = None, checkpoint_every: int | None = None, resume: bool = False,
-             generator: GeneratorLike = None, progress: bool | None = None) -> SamplePosterior:
+             reuse_compiled: bool = False, generator: GeneratorLike = None,
+             progress: bool | None = None) -> SamplePosterior:
     """No-U-Turn sampler (Hoffman & Gelman, 2014) with warm-up adaptation and several chains.
 
     Args:
@@ -244,6 +288,12 @@ def fit_nuts(model: Any, x: torch.Tensor, y: torch.Tensor, *, num_warmup: int = 
         checkpoint_path: file for segment checkpoints (numpyro engine).
         checkpoint_every: draws per segment between checkpoints.
         resume: continue from ``checkpoint_path`` instead of starting anew.
+        reuse_compiled: for many fits in one process (a Bayesian-optimisation loop refitting after every
+            evaluation): keep the compiled sampler of this model object and settings and reuse it,
+            with the data padded to the next power of two and the padded rows masked out of the
+            likelihood when that is exact (:mod:`probnn.inference.nuts_reuse`). A fit then costs its
+            transitions instead of a compilation (~3 s for a small BNN). numpyro engine,
+            ``chain_method="vectorized"``, no checkpoints.
         generator: seed / ``torch.Generator``; the JAX key is derived from it.
         progress: show a progress bar (``None``: global setting).
 
@@ -251,6 +301,8 @@ def fit_nuts(model: Any, x: torch.Tensor, y: torch.Tensor, *, num_warmup: int = 
         A :class:`SamplePosterior` with draws ``[num_chains, num_samples, ...]``.
     """
     engine = _check_common(num_warmup, num_samples, num_chains, thinning, chain_method, engine, model)
+    if reuse_compiled and engine != "numpyro":
+        raise InputError("reuse_compiled=True needs the numpyro engine")
     if not 0 < target_accept_prob < 1:
         raise InputError(f"target_accept_prob must be in (0, 1); got {target_accept_prob}")
     check_positive_int(max_tree_depth, "max_tree_depth")
@@ -264,8 +316,11 @@ def fit_nuts(model: Any, x: torch.Tensor, y: torch.Tensor, *, num_warmup: int = 
     else:
         from numpyro.infer import NUTS
 
-        kernel = NUTS(model.numpyro_model, target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth,
-                      dense_mass=dense_mass)
+        def kernel_factory(model_function: Any) -> Any:
+            return NUTS(model_function, target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth,
+                        dense_mass=dense_mass)
+
+        kernel = kernel_factory(model.numpyro_model)
         settings = {"method": "nuts", "num_warmup": num_warmup,
                     "num_chains": num_chains, "target_accept_prob": target_accept_prob,
                     "max_tree_depth": max_tree_depth, "dense_mass": dense_mass, "thinning": thinning}
@@ -273,7 +328,7 @@ def fit_nuts(model: Any, x: torch.Tensor, y: torch.Tensor, *, num_warmup: int = 
             kernel, model, x, y, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
             chain_method=chain_method, thinning=thinning, generator=generator, progress=progress,
             checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every, resume=resume, settings=settings,
-            max_tree_depth=max_tree_depth)
+            max_tree_depth=max_tree_depth, kernel_factory=kernel_factory, reuse_compiled=reuse_compiled)
     info.update(engine=engine, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains)
     return _finish(model, x, y, draws, stats, info, "nuts", num_chains)
 
