@@ -22,7 +22,26 @@ sampler; friction 0.01 and batch 32 as in the notebook). The NLL is the probnn p
 over draws of Gaussians with the noise variance); the notebook's moment-matched Gaussian NLL is
 reported beside it (``nll_gaussian``). Metrics are in original units.
 
+``--protocol notebook`` removes the critic and sampler deviations (results in
+``functional_prior_uci_notebook.{md,json}``): the critic follows the official code
+(:data:`probnn.priors.distances.NOTEBOOK_CRITIC_OPTIONS`: re-initialised at every prior step, Xavier-normal
+weights and N(0, 1) biases, up to 200 Adagrad steps of learning rate 0.02 on an independent batch of 128
+functions per side, early stop at loss-gradient norm 0.1, Adagrad state kept for the whole fit); SGHMC
+uses learning rate 0.01, 2000 burn-in steps, then 40 draws every 2000 steps of which the first 10 are
+discarded (probnn: ``num_burnin = 2000 + 10 * 2000``, 30 draws, thinning 2000); the 30% uniform
+measurement points use the bounding box of the training AND test inputs (``get_input_range`` in the
+notebook). ``--thinning T`` scales the sampler down (burn-in ``2000 + 10 T``, 30 draws every ``T``).
+Deviations that remain under ``--protocol notebook``: probnn's SGHMC adapts its preconditioner during
+the whole burn-in (22000 steps; the notebook adapts during the first 2000 and then only discards 10
+draws), starts its chains at the prior's median (``init_to_median``; the notebook at N(0, 1) raw
+weights and zero biases), draws minibatches with replacement, does not clip gradients (the notebook
+clips the minibatch gradient's norm at 100) and omits the ``-lr^4`` term of the noise variance; the
+prior's stds are ``exp`` of a log parameter starting at 1 (the notebook: ``softplus`` of a raw
+parameter starting at 1, i.e. stds starting at 1.31), so the same RMSprop steps move them differently.
+
 Usage: python benchmarks/bench_functional_prior_uci.py [--quick] [--budget-minutes 12] [--datasets boston]
+       [--protocol default|notebook] [--thinning T] [--splits N] [--first-split K] [--name STEM] [--resume]
+       [--priors-from STEM]  (sample with the priors fitted in results/STEM.json: critic x sampler factorial)
 """
 
 from __future__ import annotations
@@ -48,6 +67,7 @@ from probnn.errors import InputError  # noqa: E402
 from probnn.gp.linalg import cholesky_with_jitter  # noqa: E402
 from probnn.models.bnn import BNN  # noqa: E402
 from probnn.priors import DataMeasurementSet, GaussianWeightPrior, fit_functional_prior  # noqa: E402
+from probnn.priors.distances import NOTEBOOK_CRITIC_OPTIONS  # noqa: E402
 from probnn.random import as_generator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +81,18 @@ SETTINGS = {
                   "distance_options": {"num_critic_steps": 10, "num_initial_critic_steps": 100}},
     "sghmc": {"num_samples": 30, "num_burnin": 2000, "thinning": 100, "num_chains": 4, "batch_size": 32,
               "learning_rate": 0.1, "momentum_decay": 0.01},
+    "noise_variance": 0.1,
+}
+#: The official notebook's protocol: its critic schedule and its SGHMC (2000 burn-in, then 40 draws every
+#: 2000 steps, the first 10 discarded -> probnn burn-in 2000 + 10 * 2000 and 30 kept draws).
+NOTEBOOK_BURNIN, NOTEBOOK_DISCARDED, NOTEBOOK_THINNING = 2000, 10, 2000
+NOTEBOOK = {
+    "target": SETTINGS["target"],
+    "prior_fit": {**SETTINGS["prior_fit"], "distance_options": dict(NOTEBOOK_CRITIC_OPTIONS),
+                  "bounding_box": "training and test inputs"},
+    "sghmc": {"num_samples": 30, "num_burnin": NOTEBOOK_BURNIN + NOTEBOOK_DISCARDED * NOTEBOOK_THINNING,
+              "thinning": NOTEBOOK_THINNING, "num_chains": 4, "batch_size": 32, "learning_rate": 0.01,
+              "momentum_decay": 0.01},
     "noise_variance": 0.1,
 }
 QUICK = {
@@ -122,7 +154,7 @@ def evaluate(predictive, y_test: torch.Tensor, y_mean: float, y_std: float) -> d
     return {"rmse": rmse, "nll": nll, "nll_gaussian": nll_gaussian}
 
 
-def run_one(name: str, split: int, settings: dict) -> dict:
+def run_one(name: str, split: int, settings: dict, fitted: dict | None = None) -> dict:
     x, y, x_test, y_test = load_split(name, split)
     x_mean, x_std = x.mean(0), x.std(0).clamp_min(1e-6)
     y_mean, y_std = float(y.mean()), float(y.std())
@@ -130,28 +162,39 @@ def run_one(name: str, split: int, settings: dict) -> dict:
     ys = (y - y_mean) / y_std
     out: dict = {"split": split, "num_train": len(x)}
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     target = HierarchicalRBFTarget(x.shape[1])
-    fit_options = dict(settings["prior_fit"])
-    measurement = DataMeasurementSet(xs.double(), num_points=fit_options.pop("measurement_points"),
-                                     data_fraction=fit_options.pop("data_fraction"))
     fixed = BNN(x.shape[1], hidden=(100,), activation="tanh", prior=GaussianWeightPrior(),
                 noise=math.sqrt(settings["noise_variance"]))
-    fit = fit_functional_prior(fixed, target, measurement_set=measurement, generator=split, progress=False,
-                               **fit_options)
-    out["prior_fit"] = {"seconds": time.perf_counter() - start, "history_first": fit.history[:3],
-                        "history_last": fit.history[-3:],
-                        "history_mean_last_20": float(np.mean(fit.history[-20:])),
-                        "weight_std": fit.prior.log_weight_std.exp().tolist(),
-                        "bias_std": fit.prior.log_bias_std.exp().tolist()}
-    matched = BNN(x.shape[1], hidden=(100,), activation="tanh", prior=fit.prior,
+    if fitted is None:
+        fit_options = dict(settings["prior_fit"])
+        measurement = DataMeasurementSet(xs.double(), num_points=fit_options.pop("measurement_points"),
+                                         data_fraction=fit_options.pop("data_fraction"))
+        if fit_options.pop("bounding_box", "training inputs") == "training and test inputs":  # the notebook's
+            measurement.low = torch.minimum(measurement.low, xt.double().min(0).values)
+            measurement.high = torch.maximum(measurement.high, xt.double().max(0).values)
+        fit = fit_functional_prior(fixed, target, measurement_set=measurement, generator=split, progress=False,
+                                   **fit_options)
+        prior = fit.prior
+        out["prior_fit"] = {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu_start,
+                            "mean_critic_steps": fit.fit_info.get("mean_critic_steps"),
+                            "history_first": fit.history[:3],
+                            "history_last": fit.history[-3:],
+                            "history_mean_last_20": float(np.mean(fit.history[-20:])),
+                            "weight_std": fit.prior.log_weight_std.exp().tolist(),
+                            "bias_std": fit.prior.log_bias_std.exp().tolist()}
+    else:  # --priors-from: the per-layer stds fitted in an earlier run (the whole fitted prior)
+        prior = GaussianWeightPrior(fitted["weight_std"], fitted["bias_std"])
+        out["prior_fit"] = {"seconds": 0.0, "cpu_seconds": 0.0, "from": fitted["from"],
+                            "weight_std": fitted["weight_std"], "bias_std": fitted["bias_std"]}
+    matched = BNN(x.shape[1], hidden=(100,), activation="tanh", prior=prior,
                   noise=math.sqrt(settings["noise_variance"]))
     for label, model in (("fixed_prior", fixed), ("gp_prior", matched)):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         posterior = probnn.fit(model, xs, ys, method="sghmc", generator=1000 + split, progress=False,
                                **settings["sghmc"])
         out[label] = {**evaluate(posterior.predict(xt), y_test, y_mean, y_std),
-                      "seconds": time.perf_counter() - start}
+                      "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu_start}
         print(name, split, label, out[label], flush=True)
     return out
 
@@ -160,7 +203,8 @@ def write(results: dict, name: str) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2))
     lines = ["# UCI: GP-matched functional prior vs fixed N(0, 1) prior (BNN 1 x 100 tanh, SGHMC)", "",
-             f"Budget {results['budget_minutes']} min on 2 CPU cores shared by 4 developers; splits run: "
+             f"Protocol: {results.get('protocol', 'default')}. Budget {results['budget_minutes']} min per invocation "
+             f"on a shared 2-core machine (single thread); splits run: "
              f"{json.dumps(results['splits_run'])} (official notebook: 10 splits).", "",
              f"Settings: {json.dumps(results['settings'])}", "",
              "Test RMSE / NLL (probnn mixture predictive; the notebook's moment-matched Gaussian NLL in brackets), "
@@ -189,6 +233,24 @@ def write(results: dict, name: str) -> None:
                      f"{official_cells[0]} | {official_cells[1]} |")
         lines.append(f"|  | GP prior better NLL on {wins}/{len(runs)}, better RMSE on {rmse_wins}/{len(runs)} splits "
                      "|  |  |  |  |")
+    lines += ["", "Per split (RMSE / NLL / Gaussian NLL; CPU seconds of the prior fit and of each sampler run; "
+              "fitted stds of the [hidden, output] layers; mean critic steps per prior step):", "",
+              "| dataset | split | fixed N(0,1) | GP-matched | prior fit s | SGHMC s fixed / GP | weight std | "
+              "bias std | critic steps |", "|---|---|---|---|---|---|---|---|---|"]
+    for dataset, runs in results["runs"].items():
+        for r in runs:
+            def triple(key: str, r=r) -> str:
+                return f"{r[key]['rmse']:.3f} / {r[key]['nll']:.3f} / {r[key].get('nll_gaussian', float('nan')):.3f}"
+
+            fit = r["prior_fit"]
+            seconds = [fit.get("cpu_seconds", fit["seconds"])] + [
+                r[key].get("cpu_seconds", r[key]["seconds"]) for key in ("fixed_prior", "gp_prior")]
+            steps = fit.get("mean_critic_steps")
+            lines.append(f"| {dataset} | {r['split']} | {triple('fixed_prior')} | {triple('gp_prior')} | "
+                         f"{seconds[0]:.0f} | {seconds[1]:.0f} / {seconds[2]:.0f} | "
+                         f"{', '.join(f'{v:.2f}' for v in fit['weight_std'])} | "
+                         f"{', '.join(f'{v:.2f}' for v in fit['bias_std'])} | "
+                         f"{'-' if steps is None else f'{steps:.0f}'} |")
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
@@ -199,7 +261,17 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="*", default=["boston"])
     parser.add_argument("--splits", type=int, default=10, help="run splits first-split .. splits - 1")
     parser.add_argument("--first-split", type=int, default=0)
-    parser.add_argument("--name", default=None, help="results file stem (default functional_prior_uci)")
+    parser.add_argument("--name", default=None, help="results file stem (default functional_prior_uci, "
+                        "functional_prior_uci_notebook with --protocol notebook)")
+    parser.add_argument("--protocol", choices=("default", "notebook"), default="default",
+                        help="notebook: the official critic schedule and SGHMC settings (see the docstring)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the splits already in the results file (same settings) and run the others")
+    parser.add_argument("--priors-from", default=None, metavar="STEM",
+                        help="skip the prior fits: use the stds fitted per split in results/STEM.json (separates "
+                        "the critic's effect from the sampler's)")
+    parser.add_argument("--thinning", type=int, default=None,
+                        help="notebook protocol scaled down: 30 draws every T steps after 2000 + 10 T burn-in")
     args = parser.parse_args()
     try:
         resolve_uci_path(DATASETS[next(iter(DATASETS))])
@@ -208,18 +280,49 @@ def main() -> None:
         return
     torch.set_num_threads(1)
     probnn.set_quiet(True)
-    settings = QUICK if args.quick else SETTINGS
-    name = args.name or ("functional_prior_uci_quick" if args.quick else "functional_prior_uci")
-    results = {"settings": settings, "budget_minutes": args.budget_minutes, "official": OFFICIAL,
+    notebook = args.protocol == "notebook"
+    if args.quick:
+        settings = {**QUICK, "prior_fit": {**QUICK["prior_fit"], "distance_options": {
+            **NOTEBOOK_CRITIC_OPTIONS, "num_critic_steps": 5}}} if notebook else QUICK
+    else:
+        settings = NOTEBOOK if notebook else SETTINGS
+    if args.thinning is not None:
+        if not notebook:
+            parser.error("--thinning scales the notebook protocol's sampler; use it with --protocol notebook")
+        settings = {**settings, "sghmc": {**settings["sghmc"], "thinning": args.thinning,
+                                          "num_burnin": NOTEBOOK_BURNIN + NOTEBOOK_DISCARDED * args.thinning}}
+    stem = "functional_prior_uci_notebook" if notebook else "functional_prior_uci"
+    name = args.name or (f"{stem}_quick" if args.quick else stem)
+    fitted: dict = {}
+    if args.priors_from:
+        source = json.loads((RESULTS / f"{args.priors_from}.json").read_text())
+        fitted = {(dataset, run["split"]): {**{key: run["prior_fit"][key] for key in ("weight_std", "bias_std")},
+                                             "from": args.priors_from}
+                  for dataset, runs in source["runs"].items() for run in runs}
+        settings = {**settings, "prior_fit": {"from": args.priors_from, "settings": source["settings"]["prior_fit"]}}
+    results = {"settings": settings, "protocol": args.protocol, "budget_minutes": args.budget_minutes,
+               "official": OFFICIAL,
                "load_average_at_start": os.getloadavg()[0],
                "runs": {d: [] for d in args.datasets}, "splits_run": {d: [] for d in args.datasets}}
+    previous = RESULTS / f"{name}.json"
+    if args.resume and previous.exists():
+        earlier = json.loads(previous.read_text())
+        if earlier["settings"] != json.loads(json.dumps(settings)):
+            parser.error(f"--resume: {previous} was run with other settings")
+        for dataset in args.datasets:
+            results["runs"][dataset] = earlier["runs"].get(dataset, [])
+            results["splits_run"][dataset] = earlier["splits_run"].get(dataset, [])
     start = time.perf_counter()
     for split in range(args.first_split, args.splits):
         for dataset in args.datasets:
+            if split in results["splits_run"][dataset]:
+                continue
             if time.perf_counter() - start > 60 * args.budget_minutes:
                 write(results, name)
                 return
-            results["runs"][dataset].append(run_one(dataset, split, settings))
+            if args.priors_from and (dataset, split) not in fitted:
+                continue
+            results["runs"][dataset].append(run_one(dataset, split, settings, fitted.get((dataset, split))))
             results["splits_run"][dataset].append(split)
             results["elapsed_seconds"] = time.perf_counter() - start
             write(results, name)

@@ -13,8 +13,10 @@ draws).
 
   with ``phi`` an MLP critic (``M -> 200 -> 200 -> 1``, softplus activations, as in the paper) kept
   1-Lipschitz by the WGAN-GP gradient penalty (Gulrajani et al., 2017) of weight 10,
-  ``lambda E[(||grad phi(f_hat)||_2 - 1)^2]`` at random interpolates ``f_hat``. The critic persists
-  across outer steps (warm start) and takes ``num_critic_steps`` Adam steps per call.
+  ``lambda E[(||grad phi(f_hat)||_2 - 1)^2]`` at random interpolates ``f_hat``. By default the critic
+  persists across outer steps (warm start) and takes ``num_critic_steps`` Adam steps per call;
+  :data:`NOTEBOOK_CRITIC_OPTIONS` gives the official notebooks' schedule instead (a re-initialised
+  critic per call, up to 200 Adagrad steps on an independent batch of functions).
 * :class:`SlicedWassersteinDistance` -- critic free: the mean over random unit directions ``theta`` of
   the 1D 1-Wasserstein distance between the projections ``theta^T f``, which has the closed form
   ``mean_i |sort(a)_i - sort(b)_i|`` for equal sample sizes. No inner optimisation, so much faster.
@@ -39,6 +41,26 @@ from probnn.random import GeneratorLike, as_generator
 
 #: Weight of the WGAN-GP gradient penalty (Gulrajani et al., 2017; Tran et al. use the same value).
 GRADIENT_PENALTY_WEIGHT = 10.0
+
+#: The critic schedule of the official code (tranbahien/you-need-a-good-prior, ``MapperWasserstein`` as
+#: the UCI and 1D notebooks configure it): at every prior step a critic with freshly drawn weights
+#: (Xavier-normal weights, N(0, 1) biases) takes up to 200 Adagrad steps of learning rate 0.02 on an
+#: independent batch of target and model functions, stopping early once the gradient norm of its loss
+#: falls below 0.1; the optimizer (and so Adagrad's accumulated squared gradients) lives for the whole
+#: fit. Use as ``fit_functional_prior(..., distance_options=NOTEBOOK_CRITIC_OPTIONS)``. It costs up to
+#: 20x the critic steps of the default warm start (5 per step after the first).
+NOTEBOOK_CRITIC_OPTIONS: dict[str, Any] = {
+    "num_critic_steps": 200,
+    "reinitialise_critic": True,
+    "critic_optimizer": "adagrad",
+    "learning_rate": 0.02,
+    "critic_initialisation": "xavier_normal",
+    "gradient_norm_threshold": 0.1,
+    "independent_critic_samples": True,
+}
+
+CRITIC_OPTIMIZERS = ("adam", "adagrad")
+CRITIC_INITIALISATIONS = ("uniform", "xavier_normal")
 
 
 def _check_samples(target: torch.Tensor, model: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -184,12 +206,35 @@ class LipschitzCritic(torch.nn.Module):
         layers.append(torch.nn.Linear(width, 1))
         self.network = torch.nn.Sequential(*layers)
         if generator is not None:  # reproducible initialisation (PyTorch's default uniform fan-in rule)
+            self.initialise(generator)
+
+    @property
+    def num_inputs(self) -> int:
+        """The number of function values ``M`` the critic reads."""
+        return self.network[0].in_features
+
+    def initialise(self, generator: torch.Generator, scheme: str = "uniform") -> None:
+        """Redraw every weight and bias in place (optimizers holding the parameters stay valid).
+
+        ``"uniform"``: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` for weights and biases, the distribution of
+        PyTorch's default ``nn.Linear`` initialisation. ``"xavier_normal"``: weights
+        ``N(0, 2 / (fan_in + fan_out))`` (Glorot & Bengio, 2010) and biases ``N(0, 1)``, the official
+        code's ``weights_init``.
+        """
+        if scheme not in CRITIC_INITIALISATIONS:
+            raise InputError(f"critic initialisation must be one of {CRITIC_INITIALISATIONS}; got {scheme!r}")
+        with torch.no_grad():
             for module in self.network:
-                if isinstance(module, torch.nn.Linear):
+                if not isinstance(module, torch.nn.Linear):
+                    continue
+                if scheme == "uniform":
                     bound = 1 / math.sqrt(module.in_features)
-                    with torch.no_grad():
-                        module.weight.uniform_(-bound, bound, generator=generator)
-                        module.bias.uniform_(-bound, bound, generator=generator)
+                    module.weight.uniform_(-bound, bound, generator=generator)
+                    module.bias.uniform_(-bound, bound, generator=generator)
+                else:
+                    std = math.sqrt(2.0 / (module.in_features + module.out_features))
+                    module.weight.normal_(0.0, std, generator=generator)
+                    module.bias.normal_(0.0, 1.0, generator=generator)
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         """``f [S, M] -> phi(f) [S]``."""
@@ -209,66 +254,165 @@ def gradient_penalty(critic: torch.nn.Module, target: torch.Tensor, model: torch
 class WassersteinDistance(FunctionDistance):
     """1-Wasserstein distance through a gradient-penalised Lipschitz critic (WGAN-GP; Tran et al.).
 
-    Each call first takes ``num_critic_steps`` Adam steps maximising
-    ``E_t[phi] - E_m[phi] - 10 * penalty`` on detached samples, then returns the dual estimate
+    Each call first trains the critic on the penalised dual objective
+    ``E_t[phi] - E_m[phi] - 10 * penalty`` with detached samples, then returns the dual estimate
     ``E_t[phi(f_t)] - E_m[phi(f_m)]``, whose gradient w.r.t. ``model`` is what the weight prior
-    follows. The critic is created on the first call (its input size is the number of function values)
-    and warm-started afterwards, so a few critic steps per outer step suffice after a longer first fit
-    (``num_initial_critic_steps``).
+    follows.
+
+    Two critic schedules:
+
+    * **warm start** (default): the critic is created on the first call (its input size is the number
+      of function values), takes ``num_initial_critic_steps`` there and ``num_critic_steps`` on every
+      later call, starting from where the previous call left it; Adam with betas (0.5, 0.9).
+    * **re-initialised** (``reinitialise_critic=True``; the official code's, see
+      :data:`NOTEBOOK_CRITIC_OPTIONS`): every call redraws the critic's weights and trains it for
+      ``num_critic_steps`` from scratch (``num_initial_critic_steps`` is then unused). The optimizer is
+      created once and keeps its state across calls unless ``reset_critic_optimizer=True``: with
+      Adagrad, as in the official code, the accumulated squared gradients make the critic's steps
+      shrink over a fit (after ``n`` calls of ``K`` steps each step is about ``1/sqrt(n K)`` of the first).
 
     Args:
-        num_critic_steps: critic updates per call after the first.
-        num_initial_critic_steps: critic updates on the first call.
-        learning_rate: Adam step size of the critic.
+        num_critic_steps: critic updates per call (after the first, for the warm start).
+        num_initial_critic_steps: critic updates on the first call of the warm start.
+        learning_rate: step size of the critic's optimizer (official: 0.02 with Adagrad).
         hidden_features: critic hidden widths (paper: 200, 200).
+        reinitialise_critic: redraw the critic's weights at every call.
+        reset_critic_optimizer: with ``reinitialise_critic``, also start a fresh optimizer state.
+        critic_optimizer: ``"adam"`` (betas 0.5, 0.9: the usual WGAN-GP choice) or ``"adagrad"`` (the
+            official code's; PyTorch's defaults, accumulator starting at 0).
+        critic_initialisation: ``"uniform"`` (PyTorch's default rule) or ``"xavier_normal"`` (Xavier-normal
+            weights, N(0, 1) biases: the official code's); see :meth:`LipschitzCritic.initialise`.
+        gradient_norm_threshold: stop a call's critic training after the first step whose loss gradient
+            (all critic parameters, Euclidean norm, measured before that step's update) is below this
+            value (official: 0.1); ``None`` always takes every step.
+        independent_critic_samples: train the critic on an independent batch of functions
+            (``critic_target``, ``critic_model`` arguments of the call, which
+            :func:`probnn.priors.fit_functional_prior` draws at the same measurement set) and evaluate the
+            dual on the batch that carries the gradient, as the official code does. The prior's gradient
+            then comes from a critic that has not seen those functions, so it does not chase the
+            critic's fit to sampling noise.
+
+    Attributes:
+        num_critic_steps_taken: critic steps taken at each call so far (differs from
+            ``num_critic_steps`` only with ``gradient_norm_threshold``).
     """
 
     name = "wasserstein"
 
     def __init__(self, num_critic_steps: int = 5, *, num_initial_critic_steps: int = 200,
-                 learning_rate: float = 1e-3, hidden_features: tuple[int, ...] = (200, 200)) -> None:
+                 learning_rate: float = 1e-3, hidden_features: tuple[int, ...] = (200, 200),
+                 reinitialise_critic: bool = False, reset_critic_optimizer: bool = False,
+                 critic_optimizer: str = "adam", critic_initialisation: str = "uniform",
+                 gradient_norm_threshold: float | None = None, independent_critic_samples: bool = False) -> None:
         for label, value in (("num_critic_steps", num_critic_steps),
                              ("num_initial_critic_steps", num_initial_critic_steps)):
             if not isinstance(value, int) or value < 0:
                 raise InputError(f"{label} must be a non-negative int; got {value!r}")
         if not learning_rate > 0:
             raise InputError(f"learning_rate must be positive; got {learning_rate!r}")
+        if critic_optimizer not in CRITIC_OPTIMIZERS:
+            raise InputError(f"critic_optimizer must be one of {CRITIC_OPTIMIZERS}; got {critic_optimizer!r}")
+        if critic_initialisation not in CRITIC_INITIALISATIONS:
+            raise InputError(f"critic_initialisation must be one of {CRITIC_INITIALISATIONS}; "
+                             f"got {critic_initialisation!r}")
+        if gradient_norm_threshold is not None and not gradient_norm_threshold > 0:
+            raise InputError(f"gradient_norm_threshold must be positive or None; got {gradient_norm_threshold!r}")
+        for label, flag in (("reinitialise_critic", reinitialise_critic),
+                            ("reset_critic_optimizer", reset_critic_optimizer),
+                            ("independent_critic_samples", independent_critic_samples)):
+            if not isinstance(flag, bool):
+                raise InputError(f"{label} must be True or False; got {flag!r}")
         self.num_critic_steps = num_critic_steps
         self.num_initial_critic_steps = num_initial_critic_steps
         self.learning_rate = float(learning_rate)
         self.hidden_features = tuple(hidden_features)
+        self.reinitialise_critic = reinitialise_critic
+        self.reset_critic_optimizer = reset_critic_optimizer
+        self.critic_optimizer = critic_optimizer
+        self.critic_initialisation = critic_initialisation
+        self.gradient_norm_threshold = None if gradient_norm_threshold is None else float(gradient_norm_threshold)
+        self.independent_critic_samples = independent_critic_samples
         self.critic: LipschitzCritic | None = None
         self.optimizer: torch.optim.Optimizer | None = None
+        self.num_critic_steps_taken: list[int] = []
 
     def reset(self) -> None:
-        """Forget the critic (the next call starts a fresh one)."""
+        """Forget the critic and its optimizer (the next call starts fresh ones)."""
         self.critic = None
         self.optimizer = None
 
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        assert self.critic is not None
+        if self.critic_optimizer == "adagrad":
+            return torch.optim.Adagrad(self.critic.parameters(), lr=self.learning_rate)
+        # Adam with beta1 = 0.5, beta2 = 0.9: the usual WGAN-GP choice (less momentum for a moving target).
+        return torch.optim.Adam(self.critic.parameters(), lr=self.learning_rate, betas=(0.5, 0.9))
+
+    def _new_critic(self, num_inputs: int, dtype: torch.dtype, generator: torch.Generator) -> None:
+        self.critic = LipschitzCritic(num_inputs, self.hidden_features)
+        self.critic.initialise(generator, self.critic_initialisation)
+        self.critic = self.critic.to(dtype)
+        self.optimizer = self._make_optimizer()
+
     def train_critic(self, target: torch.Tensor, model: torch.Tensor, num_steps: int,
-                     generator: torch.Generator) -> None:
-        """``num_steps`` Adam steps on the penalised dual objective (samples are detached)."""
+                     generator: torch.Generator) -> int:
+        """Up to ``num_steps`` optimizer steps on the penalised dual objective (samples are detached).
+
+        Returns the number of steps taken (fewer than ``num_steps`` only when the loss gradient's norm
+        fell below ``gradient_norm_threshold``).
+        """
         target, model = target.detach(), model.detach()
         assert self.critic is not None and self.optimizer is not None
-        for _ in range(num_steps):
+        for step in range(num_steps):
             self.optimizer.zero_grad(set_to_none=True)
             dual = self.critic(target).mean() - self.critic(model).mean()
             penalty = gradient_penalty(self.critic, target, model, generator)
             loss = -dual + GRADIENT_PENALTY_WEIGHT * penalty
             loss.backward()
+            converged = False
+            if self.gradient_norm_threshold is not None:
+                norm = torch.cat([p.grad.reshape(-1) for p in self.critic.parameters() if p.grad is not None]).norm()
+                converged = bool(norm < self.gradient_norm_threshold)
             self.optimizer.step()
+            if converged:  # the official code also takes the step on which it stops
+                return step + 1
+        return num_steps
 
-    def __call__(self, target: torch.Tensor, model: torch.Tensor, *, generator: GeneratorLike = None) -> torch.Tensor:
+    def __call__(self, target: torch.Tensor, model: torch.Tensor, *, generator: GeneratorLike = None,
+                 critic_target: torch.Tensor | None = None, critic_model: torch.Tensor | None = None) -> torch.Tensor:
+        """The dual estimate on ``target [S_t, ...]``, ``model [S_m, ...]`` after training the critic.
+
+        ``critic_target``, ``critic_model``: the independent batch the critic is trained on; required
+        with ``independent_critic_samples=True`` and refused otherwise.
+        """
         target, model = _check_samples(target, model)
         generator = as_generator(generator)
+        if self.independent_critic_samples:
+            if critic_target is None or critic_model is None:
+                raise InputError("independent_critic_samples=True needs critic_target and critic_model: an "
+                                 "independent batch of target and model functions at the same inputs")
+            critic_target, critic_model = _check_samples(critic_target, critic_model)
+            if critic_target.shape[1] != target.shape[1]:
+                raise InputError(f"critic_target has {critic_target.shape[1]} values per function but target has "
+                                 f"{target.shape[1]}: draw both batches at the same measurement set")
+        elif critic_target is not None or critic_model is not None:
+            raise InputError("critic_target / critic_model are only used with independent_critic_samples=True")
+        else:
+            critic_target, critic_model = target, model
         steps = self.num_critic_steps
-        if self.critic is None or self.critic.network[0].in_features != target.shape[1]:
-            self.critic = LipschitzCritic(target.shape[1], self.hidden_features, generator=generator).to(target.dtype)
-            # Adam with beta1 = 0.5, beta2 = 0.9: the usual WGAN-GP choice (less momentum for a moving target).
-            self.optimizer = torch.optim.Adam(self.critic.parameters(), lr=self.learning_rate, betas=(0.5, 0.9))
-            steps = self.num_initial_critic_steps
+        if self.critic is None or self.critic.num_inputs != target.shape[1]:
+            self._new_critic(target.shape[1], target.dtype, generator)
+            if not self.reinitialise_critic:
+                steps = self.num_initial_critic_steps
+        elif self.reinitialise_critic:
+            assert self.critic is not None
+            self.critic.initialise(generator, self.critic_initialisation)
+            if self.reset_critic_optimizer:
+                self.optimizer = self._make_optimizer()
+        assert self.critic is not None
         with torch.enable_grad():
-            self.train_critic(target, model, steps, generator)
+            self.num_critic_steps_taken.append(self.train_critic(critic_target, critic_model.to(target.dtype),
+                                                                 steps, generator))
         for parameter in self.critic.parameters():
             parameter.requires_grad_(False)
         try:
@@ -280,7 +424,12 @@ class WassersteinDistance(FunctionDistance):
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "num_critic_steps": self.num_critic_steps,
                 "num_initial_critic_steps": self.num_initial_critic_steps,
-                "learning_rate": self.learning_rate, "hidden_features": list(self.hidden_features)}
+                "learning_rate": self.learning_rate, "hidden_features": list(self.hidden_features),
+                "reinitialise_critic": self.reinitialise_critic,
+                "reset_critic_optimizer": self.reset_critic_optimizer,
+                "critic_optimizer": self.critic_optimizer, "critic_initialisation": self.critic_initialisation,
+                "gradient_norm_threshold": self.gradient_norm_threshold,
+                "independent_critic_samples": self.independent_critic_samples}
 
 
 def make_distance(distance: str | FunctionDistance, **options: Any) -> FunctionDistance:
@@ -329,8 +478,7 @@ def estimate_wasserstein(target: torch.Tensor, model: torch.Tensor, *, num_criti
     if not isinstance(num_critic_steps, int) or num_critic_steps < 1:
         raise InputError(f"num_critic_steps must be a positive int; got {num_critic_steps!r}")
     distance = WassersteinDistance(num_initial_critic_steps=0, learning_rate=learning_rate)
-    distance.critic = LipschitzCritic(target.shape[1], distance.hidden_features, generator=generator).to(target.dtype)
-    distance.optimizer = torch.optim.Adam(distance.critic.parameters(), lr=learning_rate, betas=(0.5, 0.9))
+    distance._new_critic(target.shape[1], target.dtype, generator)
     with torch.enable_grad():
         if batch_size is None:
             distance.train_critic(target, model, num_critic_steps, generator)

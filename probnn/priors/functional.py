@@ -133,7 +133,10 @@ def fit_functional_prior(bnn: Model, target: Model, *, measurement_set: Measurem
             128 for UCI).
         num_steps: outer (prior) steps (paper: 800 toy, 200 UCI).
         distance: ``"wasserstein"`` (critic), ``"sliced_wasserstein"``, ``"mmd"``, or an instance.
-        distance_options: keyword options of the named distance (e.g. ``{"num_critic_steps": 5}``).
+        distance_options: keyword options of the named distance (e.g. ``{"num_critic_steps": 5}``;
+            ``probnn.priors.distances.NOTEBOOK_CRITIC_OPTIONS`` is the official code's critic schedule:
+            a re-initialised critic trained up to 200 Adagrad steps per prior step on an independent
+            batch of functions, which this function then draws at every step).
         learning_rate: optimizer step size on the prior's (log-scale) parameters (paper: 0.05).
         learning_rate_schedule: ``"constant"`` (the paper's) or ``"cosine"``: the step size decays as
             ``learning_rate * (1 + cos(pi t / num_steps)) / 2`` so the last steps stop jittering the
@@ -166,6 +169,8 @@ def fit_functional_prior(bnn: Model, target: Model, *, measurement_set: Measurem
                          f"{bnn.layer_shapes[0][0]}")
     generator = as_generator(generator)
     distance_function = make_distance(distance, **(distance_options or {}))
+    independent_critic_samples = bool(getattr(distance_function, "independent_critic_samples", False))
+    calls_before = len(getattr(distance_function, "num_critic_steps_taken", []))
     layer_shapes = bnn.layer_shapes
     prior = learnable_copy(bnn.prior, len(layer_shapes))
     parameters = [parameter for parameter in prior.parameters() if parameter.requires_grad]
@@ -182,7 +187,16 @@ def fit_functional_prior(bnn: Model, target: Model, *, measurement_set: Measurem
                                                                    generator=derive_seed(generator)))
         layers = prior.sample(layer_shapes, num_function_samples, generator=generator)
         model_functions = _flat(bnn.forward_with_weights(x.to(torch.float32), layers))
-        loss = distance_function(target_functions, model_functions, generator=generator)
+        if independent_critic_samples:  # a second batch at the same inputs, for the critic only
+            with torch.no_grad():
+                critic_target = _flat(target.sample_prior_functions(x, num_function_samples,
+                                                                    generator=derive_seed(generator)))
+                critic_layers = prior.sample(layer_shapes, num_function_samples, generator=generator)
+                critic_model = _flat(bnn.forward_with_weights(x.to(torch.float32), critic_layers))
+            loss = distance_function(target_functions, model_functions, generator=generator,
+                                     critic_target=critic_target, critic_model=critic_model)
+        else:
+            loss = distance_function(target_functions, model_functions, generator=generator)
         step_rule.zero_grad(set_to_none=True)
         loss.backward()
         step_rule.step()
@@ -193,6 +207,8 @@ def fit_functional_prior(bnn: Model, target: Model, *, measurement_set: Measurem
             bar.set_postfix(distance=f"{history[-1]:.4f}")
     fit_info = {
         "distance": distance_function.config(),
+        **({"mean_critic_steps": sum(taken) / len(taken)}
+           if (taken := getattr(distance_function, "num_critic_steps_taken", [])[calls_before:]) else {}),
         "measurement_set": measurement.config(),
         "num_function_samples": num_function_samples,
         "num_steps": num_steps,
