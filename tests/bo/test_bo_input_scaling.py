@@ -69,25 +69,33 @@ class _BowlPosterior(Posterior):
         return cls(torch.zeros(2))
 
 
+BOUNDS = torch.tensor([[-5.0, 0.0], [10.0, 15.0]], dtype=torch.float64)
+BOWL_CENTRE = torch.tensor([0.5, -0.5], dtype=torch.float64)
+
+
+def _run_on_bowl(monkeypatch, **options):
+    """Run the loop on an NNGP surrogate whose every fit is the bowl posterior: (inputs of each fit, result)."""
+    seen = []
+
+    def fake_fit(model, x, y, **fit_options):
+        seen.append(x.clone())
+        return _BowlPosterior(BOWL_CENTRE)
+
+    monkeypatch.setattr(probnn.bo.loop, "fit", fake_fit)
+    result = minimize(lambda x: float(x.sum()), BOUNDS, surrogate=probnn.models.GP(NNGPKernel(depth=3)), budget=4,
+                      initial_points=3, generator=0, progress=False, **options)
+    return seen, result
+
+
 @pytest.mark.parametrize("scaling", ["unit", "centred"])
 def test_loop_fits_and_maps_candidates_back(monkeypatch, scaling):
     # the surrogate sees 2 u - 1 (centred) or u (unit); the acquisition's maximiser in the surrogate's
     # coordinates (the bowl's centre c) comes back as lower + width * from_model_inputs(c)
-    seen = []
-    centre = torch.tensor([0.5, -0.5], dtype=torch.float64)
-
-    def fake_fit(model, x, y, **options):
-        seen.append(x.clone())
-        return _BowlPosterior(centre)
-
-    monkeypatch.setattr(probnn.bo.loop, "fit", fake_fit)
-    bounds = torch.tensor([[-5.0, 0.0], [10.0, 15.0]], dtype=torch.float64)
-    result = minimize(lambda x: float(x.sum()), bounds, surrogate=probnn.models.GP(NNGPKernel(depth=3)),
-                      budget=4, initial_points=3, input_scaling=scaling, generator=0, progress=False)
-    unit = (result.x[:3] - bounds[0]) / (bounds[1] - bounds[0])
+    seen, result = _run_on_bowl(monkeypatch, input_scaling=scaling)
+    unit = (result.x[:3] - BOUNDS[0]) / (BOUNDS[1] - BOUNDS[0])
     torch.testing.assert_close(seen[0], to_model_inputs(unit, scaling))
-    expected_unit = from_model_inputs(centre, scaling).clamp(0, 1)
-    torch.testing.assert_close(result.x[3], bounds[0] + (bounds[1] - bounds[0]) * expected_unit, atol=2e-3, rtol=0)
+    expected_unit = from_model_inputs(BOWL_CENTRE, scaling).clamp(0, 1)
+    torch.testing.assert_close(result.x[3], BOUNDS[0] + (BOUNDS[1] - BOUNDS[0]) * expected_unit, atol=2e-3, rtol=0)
     assert result.config["input_scaling"] == scaling
 
 
@@ -131,9 +139,7 @@ def test_screen_polish_reaches_a_smooth_maximum_in_the_cube():
     assert float(point.min()) >= 0 and float(point.max()) <= 1
 
 
-def test_auto_polish_screens_for_the_pfn(monkeypatch):
-    from probnn.models.pfn import PFN
-
+def test_auto_polish_screens_for_the_pfn(monkeypatch, pfn_loop):
     seen = []
     original = probnn.bo.loop._optimise_acquisition
 
@@ -142,11 +148,7 @@ def test_auto_polish_screens_for_the_pfn(monkeypatch):
         return original(*args)
 
     monkeypatch.setattr(probnn.bo.loop, "_optimise_acquisition", recording)
-    torch.manual_seed(0)
-    network = PFN(torch.linspace(-4, 4, 33, dtype=torch.float64), max_features=2, width=16, depth=1, heads=2)
-    minimize(lambda x: float(((x - 0.5) ** 2).sum()), [[0.0, 0.0], [1.0, 1.0]], surrogate=probnn.models.GP(),
-             method="pfn", fit_options={"checkpoint": network}, budget=4, initial_points=3, generator=0,
-             progress=False)
+    pfn_loop()
     minimize(lambda x: float(((x - 0.5) ** 2).sum()), [[0.0, 0.0], [1.0, 1.0]], budget=4, initial_points=3,
              generator=0, progress=False)
     assert seen == ["screen", "lbfgs"]
@@ -154,18 +156,8 @@ def test_auto_polish_screens_for_the_pfn(monkeypatch):
 
 def test_botorch_optimizer_searches_the_centred_box(monkeypatch):
     pytest.importorskip("botorch")
-    seen = []
-    centre = torch.tensor([0.5, -0.5], dtype=torch.float64)
-
-    def fake_fit(model, x, y, **options):
-        seen.append(x.clone())
-        return _BowlPosterior(centre)
-
-    monkeypatch.setattr(probnn.bo.loop, "fit", fake_fit)
-    bounds = torch.tensor([[-5.0, 0.0], [10.0, 15.0]], dtype=torch.float64)
-    result = minimize(lambda x: float(x.sum()), bounds, surrogate=probnn.models.GP(NNGPKernel(depth=3)), budget=4,
-                      initial_points=3, acquisition_optimizer="botorch", generator=0, progress=False)
+    seen, result = _run_on_bowl(monkeypatch, acquisition_optimizer="botorch")
     assert float(seen[0].min()) < 0
     # BoTorch's optimum of the bowl's EI in [-1, 1]^2 is the centre (0.5, -0.5) -> unit (0.75, 0.25)
-    expected = bounds[0] + (bounds[1] - bounds[0]) * torch.tensor([0.75, 0.25], dtype=torch.float64)
+    expected = BOUNDS[0] + (BOUNDS[1] - BOUNDS[0]) * torch.tensor([0.75, 0.25], dtype=torch.float64)
     torch.testing.assert_close(result.x[3], expected, atol=0.05, rtol=0)

@@ -158,9 +158,7 @@ def test_gradient_polish_improves_every_start_and_stays_in_the_cube():
     assert float(after.max()) >= float(fd_after.max()) - 1e-3 * abs(float(fd_after.max()))
 
 
-def test_loop_gives_pfn_unit_cube_inputs_without_rescaling(monkeypatch):
-    from probnn.models.pfn import PFN
-
+def test_loop_gives_pfn_unit_cube_inputs_without_rescaling(monkeypatch, pfn_loop):
     seen = []
     original = probnn.bo.loop.fit
 
@@ -169,9 +167,5 @@ def test_loop_gives_pfn_unit_cube_inputs_without_rescaling(monkeypatch):
         return original(model, x, y, **options)
 
     monkeypatch.setattr(probnn.bo.loop, "fit", recording_fit)
-    torch.manual_seed(0)
-    network = PFN(torch.linspace(-4, 4, 33, dtype=torch.float64), max_features=2, width=16, depth=1, heads=2)
-    minimize(lambda x: float(((x - 0.5) ** 2).sum()), [[0.0, 0.0], [1.0, 1.0]], surrogate=probnn.models.GP(),
-             method="pfn", fit_options={"checkpoint": network}, budget=5, initial_points=3, generator=0,
-             progress=False)
+    pfn_loop(budget=5)
     assert seen == [False, False]
