@@ -198,7 +198,7 @@ PER_METHOD_TEMPERATURE_TASKS = {"wine-splits-pertemp": "wine"}
 #: Exploratory split tasks (labelled as such in their report; not the validated protocol): one common
 #: ``kl_weight`` for every method, decided after the per-method study (``ssvi_wine_kl05_protocol.md``).
 EXPLORATORY_SPLIT_TASKS = {"wine-splits-kl0.5": ("wine", 0.5)}
-SPLIT_TASKS = {"wine-splits": "wine", **PER_METHOD_TEMPERATURE_TASKS,
+SPLIT_TASKS = {"wine-splits": "wine", "boston-splits": "boston", **PER_METHOD_TEMPERATURE_TASKS,
                **{task: base for task, (base, _) in EXPLORATORY_SPLIT_TASKS.items()}}
 SETTINGS.update({task: SETTINGS[base] for task, base in SPLIT_TASKS.items()})
 SETTINGS.update({task: dict(SETTINGS[base], kl_weight=kl_weight)
