@@ -427,10 +427,9 @@ def report(rows: list[dict], tasks: list[str], name: str, superseded: list[dict]
         out["summary"][task] = summary
         out["checks"][task] = checks(summary, task)
         heading = task
-        for split_task, base in SPLIT_TASKS.items():
-            if base == task and (RESULTS / f"ssvi_{split_task}.md").exists():
-                heading = (f"{task} (split 0 only, seeds as listed; all 20 splits, one seed each: "
-                           f"`ssvi_{split_task}.md`, which the checks of issue #8 now use)")
+        if (RESULTS / f"ssvi_{task}-splits.md").exists():  # the validated protocol over every split
+            heading = (f"{task} (split 0 only, seeds as listed; all 20 splits, one seed each: "
+                       f"`ssvi_{task}-splits.md`, which the checks of issue #8 now use)")
         lines += [f"## {heading}", "", *_task_table(summary, out["checks"][task], task)]
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in superseded or []:
