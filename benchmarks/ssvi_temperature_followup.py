@@ -23,15 +23,13 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
 import bench_ssvi as bench  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
+RESULTS = bench.RESULTS
 ROWS = RESULTS / "ssvi_temperature_followup_rows.jsonl"
-SEEDS = (0, 1, 2)
+SEEDS = bench.TEMPERATURE_SEEDS  # the per-method study's validation seeds
 #: label -> (variant, density, settings overrides of SETTINGS["wine"])
 VARIANTS = {
     "SSVI 0.1, kl_normalisation='dense', kl_weight 0.3": ("ssvi", 0.1, {"kl_weight": 0.3, "kl_normalisation": "dense"}),
