@@ -85,9 +85,6 @@ def _concat(parts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     return {key: torch.cat([part[key] for part in parts], 1) for key in parts[0]}
 
 
-_PADDING_CHECKS: dict[tuple, bool] = {}
-
-
 def _run_reused(kernel_factory: Any, model: Any, x_jax: Any, y_jax: Any, key: Any, *, num_warmup: int,
                 num_samples: int, num_chains: int, thinning: int, progress: bool | None, settings: dict[str, Any],
                 max_tree_depth: int | None) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, Any]]:
@@ -97,14 +94,12 @@ def _run_reused(kernel_factory: Any, model: Any, x_jax: Any, y_jax: Any, key: An
     from probnn.inference import nuts_reuse
 
     n = int(x_jax.shape[0])
-    check_key = (nuts_reuse.model_fingerprint(model), tuple(x_jax.shape[1:]), tuple(y_jax.shape[1:]), str(y_jax.dtype))
-    if check_key not in _PADDING_CHECKS or check_key[0] is None:
-        _PADDING_CHECKS[check_key] = nuts_reuse.padding_is_exact(model, x_jax, y_jax, jax.random.fold_in(key, 2**20))
-    padded = _PADDING_CHECKS[check_key]
+    fingerprint = nuts_reuse.model_fingerprint(model)
+    padded = nuts_reuse.padding_is_exact_cached(fingerprint, model, x_jax, y_jax, jax.random.fold_in(key, 2**20))
     args = nuts_reuse.pad(x_jax, y_jax, nuts_reuse.bucket_size(n)) if padded else (x_jax, y_jax)
     settings_key = tuple(sorted((name, value) for name, value in settings.items()
                                 if name not in ("num_warmup", "num_chains", "thinning")))
-    mcmc = nuts_reuse.reusable_sampler(model, kernel_factory, settings_key, padded,
+    mcmc = nuts_reuse.reusable_sampler(model, fingerprint, kernel_factory, settings_key, padded,
                                        tuple(tuple(a.shape) for a in args), num_warmup, num_samples, num_chains,
                                        thinning)
     info: dict[str, Any] = {"padded_size": int(args[0].shape[0]) if padded else None}
@@ -289,11 +284,12 @@ def fit_nuts(model: Any, x: torch.Tensor, y: torch.Tensor, *, num_warmup: int = 
         checkpoint_every: draws per segment between checkpoints.
         resume: continue from ``checkpoint_path`` instead of starting anew.
         reuse_compiled: for many fits in one process (a Bayesian-optimisation loop refitting after every
-            evaluation): keep the compiled sampler of this model object and settings and reuse it,
-            with the data padded to the next power of two and the padded rows masked out of the
-            likelihood when that is exact (:mod:`probnn.inference.nuts_reuse`). A fit then costs its
-            transitions instead of a compilation (~3 s for a small BNN). numpyro engine,
-            ``chain_method="vectorized"``, no checkpoints.
+            evaluation): keep the compiled sampler of this model (keyed by a hash of its
+            ``get_state()``) and settings and reuse it, with the data padded to the next power of two
+            and the padded rows masked out of the likelihood when that is exact
+            (:mod:`probnn.inference.nuts_reuse`). A fit then costs its transitions instead of a
+            compilation (~3 s for a small BNN). numpyro engine, ``chain_method="vectorized"``, no
+            checkpoints.
         generator: seed / ``torch.Generator``; the JAX key is derived from it.
         progress: show a progress bar (``None``: global setting).
 

@@ -6,7 +6,7 @@ compilation is ~95 % of a fit (``benchmarks/results/bo.md``: 100 warm-up + 100 d
 the transitions are ~0.1 s). Fits in a loop (Bayesian optimisation refits after every evaluation, so
 the data grow by one point each time) pay it every time.
 
-:func:`reusable_run` keeps one ``MCMC`` object (``jit_model_args=True``: the data are arguments of the
+:func:`reusable_sampler` keeps one ``MCMC`` object (``jit_model_args=True``: the data are arguments of the
 compiled code, not constants in it) per model, settings and *padded* data size, and feeds it data padded
 to the next power of two (at least :data:`MIN_BUCKET`) with a mask on the likelihood:
 
@@ -43,6 +43,8 @@ PADDING_TOLERANCE = 1e-5
 #: configuration, settings and padded data size.
 MAX_CACHED_SAMPLERS = 16
 _SAMPLERS: OrderedDict[tuple, Any] = OrderedDict()
+#: :func:`padding_is_exact` answers per (model fingerprint, trailing data shapes, target dtype).
+_PADDING_CHECKS: dict[tuple, bool] = {}
 
 
 def bucket_size(num_points: int) -> int:
@@ -130,13 +132,25 @@ def padding_is_exact(model: Any, x: Any, y: Any, key: Any) -> bool:
     return math.isfinite(plain) and abs(padded - plain) <= PADDING_TOLERANCE * max(1.0, abs(plain))
 
 
-def reusable_sampler(model: Any, kernel_factory: Any, settings: tuple, padded: bool, data_shape: tuple,
-                     num_warmup: int, num_samples: int, num_chains: int, thinning: int) -> Any:
-    """The cached ``MCMC`` for ``(model fingerprint, settings, padded, data_shape, ...)`` (created on
-    first use; a model without a fingerprint gets a fresh one, which still runs correctly)."""
+def padding_is_exact_cached(fingerprint: str | None, model: Any, x: Any, y: Any, key: Any) -> bool:
+    """:func:`padding_is_exact`, remembered per model fingerprint and trailing data shapes (the answer
+    does not depend on ``n``); a model without a fingerprint is checked at every call."""
+    cache_key = (fingerprint, tuple(x.shape[1:]), tuple(y.shape[1:]), str(y.dtype))
+    if fingerprint is None or cache_key not in _PADDING_CHECKS:
+        answer = padding_is_exact(model, x, y, key)
+        if fingerprint is None:
+            return answer
+        _PADDING_CHECKS[cache_key] = answer
+    return _PADDING_CHECKS[cache_key]
+
+
+def reusable_sampler(model: Any, fingerprint: str | None, kernel_factory: Any, settings: tuple, padded: bool,
+                     data_shape: tuple, num_warmup: int, num_samples: int, num_chains: int, thinning: int) -> Any:
+    """The cached ``MCMC`` for ``(fingerprint, settings, padded, data_shape, ...)``, ``fingerprint`` being
+    :func:`model_fingerprint` of ``model`` (created on first use; a model without a fingerprint gets a
+    fresh one, which still runs correctly)."""
     from numpyro.infer import MCMC
 
-    fingerprint = model_fingerprint(model)
     key = (fingerprint, settings, padded, data_shape, num_warmup, num_samples, num_chains, thinning)
     if fingerprint is not None and key in _SAMPLERS:
         _SAMPLERS.move_to_end(key)
@@ -160,5 +174,6 @@ def quiet_unless(show: bool) -> Any:
 
 
 def clear() -> None:
-    """Forget every cached sampler."""
+    """Forget every cached sampler and padding check."""
     _SAMPLERS.clear()
+    _PADDING_CHECKS.clear()

@@ -179,20 +179,22 @@ def fit_functional_prior(bnn: Model, target: Model, *, measurement_set: Measurem
                 if learning_rate_schedule == "cosine" else None)
     history: list[float] = []
     start = time.perf_counter()
+    def draw_functions(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Target and BNN function values at ``x`` (``[num_function_samples, m]`` each); gradients reach
+        the prior's parameters through the BNN's reparameterised weights."""
+        with torch.no_grad():
+            target_values = _flat(target.sample_prior_functions(x, num_function_samples,
+                                                                generator=derive_seed(generator)))
+        layers = prior.sample(layer_shapes, num_function_samples, generator=generator)
+        return target_values, _flat(bnn.forward_with_weights(x.to(torch.float32), layers))
+
     bar = progress_bar(range(num_steps), desc=f"functional prior ({distance_function.name})", progress=progress)
     for _ in bar:
         x = measurement.sample(generator)
-        with torch.no_grad():
-            target_functions = _flat(target.sample_prior_functions(x, num_function_samples,
-                                                                   generator=derive_seed(generator)))
-        layers = prior.sample(layer_shapes, num_function_samples, generator=generator)
-        model_functions = _flat(bnn.forward_with_weights(x.to(torch.float32), layers))
+        target_functions, model_functions = draw_functions(x)
         if independent_critic_samples:  # a second batch at the same inputs, for the critic only
             with torch.no_grad():
-                critic_target = _flat(target.sample_prior_functions(x, num_function_samples,
-                                                                    generator=derive_seed(generator)))
-                critic_layers = prior.sample(layer_shapes, num_function_samples, generator=generator)
-                critic_model = _flat(bnn.forward_with_weights(x.to(torch.float32), critic_layers))
+                critic_target, critic_model = draw_functions(x)
             loss = distance_function(target_functions, model_functions, generator=generator,
                                      critic_target=critic_target, critic_model=critic_model)
         else:
