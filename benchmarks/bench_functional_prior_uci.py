@@ -39,8 +39,21 @@ clips the minibatch gradient's norm at 100) and omits the ``-lr^4`` term of the 
 prior's stds are ``exp`` of a log parameter starting at 1 (the notebook: ``softplus`` of a raw
 parameter starting at 1, i.e. stds starting at 1.31), so the same RMSprop steps move them differently.
 
+``--sampler official`` (with ``--protocol notebook``; results in
+``functional_prior_uci_official_sampler*.{md,json}``) removes the sampler deviations too, with the
+options of :func:`probnn.inference.sghmc.fit_sghmc` that reproduce the official adaptive SGHMC (see its
+module docstring): step ``eps = lr = 0.01`` (``step_size_scaling="none"``; probnn's default divides by
+``sqrt(N)``), raw-weight coordinates (``parameter_scale = 1 / sqrt(fan_in)`` on the weight sites), the
+preconditioner adapted during the first 2000 steps only (``num_adaptation=2000``), chains started at raw
+weights ~ N(0, 1) and zero biases redrawn per chain, the minibatch gradient's norm clipped at ``100 N``
+(the official 100 on the per-datum loss), shuffled epochs without replacement, and the official
+statistics' start values / update order / ``- eps^4`` noise term (``update_form="tran2022"``).
+``--sampler-ablation NAME`` reverts one of those options to probnn's default (one run per name) to
+measure which deviation matters.
+
 Usage: python benchmarks/bench_functional_prior_uci.py [--quick] [--budget-minutes 12] [--datasets boston]
-       [--protocol default|notebook] [--thinning T] [--splits N] [--first-split K] [--name STEM] [--resume]
+       [--protocol default|notebook] [--sampler probnn|official] [--sampler-ablation NAME]
+       [--thinning T] [--splits N] [--first-split K] [--name STEM] [--resume]
        [--priors-from STEM]  (sample with the priors fitted in results/STEM.json: critic x sampler factorial)
 """
 
@@ -95,6 +108,20 @@ NOTEBOOK = {
               "momentum_decay": 0.01},
     "noise_variance": 0.1,
 }
+#: The official adaptive SGHMC's options (``--sampler official``); "init" and "parameter_scale" are
+#: built per model by :func:`official_sampler_options` (raw-weight coordinates and start).
+OFFICIAL_SAMPLER = {"step_size_scaling": "none", "num_adaptation": NOTEBOOK_BURNIN,
+                    "init": "raw N(0, 1) weights, zero biases", "parameter_scale": "1 / sqrt(fan_in) on weights",
+                    "gradient_clip_per_datum": 100.0,
+                    "minibatch_schedule": "epochs", "update_form": "tran2022"}
+#: ``--sampler-ablation NAME``: the probnn default that NAME restores (everything else official).
+ABLATIONS = {"step_size": {"step_size_scaling": "inverse_sqrt_num_data"},
+             "coordinates": {"parameter_scale": None},
+             "adaptation": {"num_adaptation": None},
+             "init": {"init": "median"},
+             "clip": {"gradient_clip_per_datum": None},
+             "minibatch": {"minibatch_schedule": "with_replacement"},
+             "update_form": {"update_form": "default"}}
 QUICK = {
     "prior_fit": {**SETTINGS["prior_fit"], "num_steps": 5, "num_function_samples": 32,
                   "distance_options": {"num_critic_steps": 2, "num_initial_critic_steps": 10}},
@@ -129,6 +156,51 @@ class HierarchicalRBFTarget:
         factor, _ = cholesky_with_jitter(covariance, warn=False)
         z = torch.randn(num_samples, x.shape[0], 1, generator=generator, dtype=torch.float64)
         return factor @ z
+
+
+def official_sampler_options(model: BNN, num_data: int, options: dict) -> dict:
+    """``fit_sghmc`` keywords of the official sampler (``OFFICIAL_SAMPLER`` with any ablation applied).
+
+    The official MLP stores raw weights ``W_raw ~ N(0, 1)`` at initialisation and divides them by
+    ``sqrt(fan_in)`` in the forward pass; probnn's weight site is ``W = W_raw / sqrt(fan_in)``, so the raw
+    coordinates are ``parameter_scale = 1 / sqrt(fan_in)`` and the raw start is ``W ~ N(0, 1 / fan_in)``
+    with zero biases, redrawn per chain.
+    """
+    shapes = model.layer_shapes
+    out = {key: value for key, value in options.items()
+           if key in ("step_size_scaling", "num_adaptation", "minibatch_schedule", "update_form")}
+    if options.get("parameter_scale") is not None:
+        out["parameter_scale"] = {f"w{index}": 1 / math.sqrt(fan_in) for index, (fan_in, _) in enumerate(shapes)}
+    if options.get("gradient_clip_per_datum") is not None:  # the official clip is on the per-datum loss
+        out["gradient_clip"] = options["gradient_clip_per_datum"] * num_data
+    if options.get("init") != "median":
+        def init(generator: torch.Generator) -> dict[str, torch.Tensor]:
+            values = {}
+            for index, (fan_in, fan_out) in enumerate(shapes):
+                values[f"w{index}"] = torch.randn(fan_in, fan_out, generator=generator) / math.sqrt(fan_in)
+                values[f"b{index}"] = torch.zeros(fan_out)
+            return values
+        out["init"] = init
+    return out
+
+
+def noise_cut(posterior) -> dict[str, float]:
+    """How much the official ``- eps^4`` term cools the chains, over all coordinates and chains.
+
+    The official noise variance is ``2 eps^2 C m_inv - eps^4 = 2 eps^2 C m_inv (1 - rho)`` with
+    ``rho = eps^2 sqrt(v_hat) / (2 C)`` (``m_inv = 1 / sqrt(v_hat)``): a coordinate gets a fraction
+    ``1 - rho`` of the noise SGHMC needs, none where ``rho >= 1``. Reported for every sampler (with
+    probnn's update form the noise is not cut; ``rho`` then only says what the official form would do).
+    """
+    info = posterior.fit_info
+    if info.get("preconditioner") is None:
+        return {}
+    v_hat = np.concatenate([np.asarray(value, dtype=np.float64).reshape(-1)
+                            for value in info["preconditioner"].values()])
+    rho = info["step_size"] ** 2 * np.sqrt(v_hat) / (2 * info["momentum_decay"])
+    return {"noise_cut_rho_median": float(np.median(rho)),
+            "noise_cut_fraction_rho_over_half": float(np.mean(rho > 0.5)),
+            "noise_cut_fraction_noise_off": float(np.mean(rho >= 1))}
 
 
 def load_split(name: str, split: int) -> tuple[torch.Tensor, ...]:
@@ -191,10 +263,13 @@ def run_one(name: str, split: int, settings: dict, fitted: dict | None = None) -
                   noise=math.sqrt(settings["noise_variance"]))
     for label, model in (("fixed_prior", fixed), ("gp_prior", matched)):
         start, cpu_start = time.perf_counter(), time.process_time()
+        official = settings.get("official_sampler")
+        extra = {} if official is None else official_sampler_options(model, len(xs), official)
         posterior = probnn.fit(model, xs, ys, method="sghmc", generator=1000 + split, progress=False,
-                               **settings["sghmc"])
+                               **settings["sghmc"], **extra)
         out[label] = {**evaluate(posterior.predict(xt), y_test, y_mean, y_std),
-                      "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu_start}
+                      "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu_start,
+                      **noise_cut(posterior)}
         print(name, split, label, out[label], flush=True)
     return out
 
@@ -270,6 +345,11 @@ def main() -> None:
     parser.add_argument("--priors-from", default=None, metavar="STEM",
                         help="skip the prior fits: use the stds fitted per split in results/STEM.json (separates "
                         "the critic's effect from the sampler's)")
+    parser.add_argument("--sampler", choices=("probnn", "official"), default="probnn",
+                        help="official: the options that reproduce Tran et al.'s adaptive SGHMC (needs --protocol "
+                        "notebook)")
+    parser.add_argument("--sampler-ablation", choices=sorted(ABLATIONS), default=None,
+                        help="with --sampler official: restore probnn's default for this one option")
     parser.add_argument("--thinning", type=int, default=None,
                         help="notebook protocol scaled down: 30 draws every T steps after 2000 + 10 T burn-in")
     args = parser.parse_args()
@@ -291,7 +371,22 @@ def main() -> None:
             parser.error("--thinning scales the notebook protocol's sampler; use it with --protocol notebook")
         settings = {**settings, "sghmc": {**settings["sghmc"], "thinning": args.thinning,
                                           "num_burnin": NOTEBOOK_BURNIN + NOTEBOOK_DISCARDED * args.thinning}}
+    if args.sampler == "official":
+        if not notebook:
+            parser.error("--sampler official reproduces the notebook's sampler; use it with --protocol notebook")
+        official = dict(OFFICIAL_SAMPLER)
+        if args.sampler_ablation:
+            official.update(ABLATIONS[args.sampler_ablation])
+            official["ablation"] = args.sampler_ablation
+        if official["num_adaptation"] is not None:  # --quick / --thinning: no more than the burn-in
+            official["num_adaptation"] = min(official["num_adaptation"], settings["sghmc"]["num_burnin"])
+        settings = {**settings, "official_sampler": official}
+    elif args.sampler_ablation:
+        parser.error("--sampler-ablation needs --sampler official")
     stem = "functional_prior_uci_notebook" if notebook else "functional_prior_uci"
+    if args.sampler == "official":
+        stem = "functional_prior_uci_official_sampler" + (f"_without_{args.sampler_ablation}"
+                                                          if args.sampler_ablation else "")
     name = args.name or (f"{stem}_quick" if args.quick else stem)
     fitted: dict = {}
     if args.priors_from:
