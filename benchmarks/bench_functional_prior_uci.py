@@ -48,11 +48,11 @@ preconditioner adapted during the first 2000 steps only (``num_adaptation=2000``
 weights ~ N(0, 1) and zero biases redrawn per chain, the minibatch gradient's norm clipped at ``100 N``
 (the official 100 on the per-datum loss), shuffled epochs without replacement, and the official
 statistics' start values / update order / ``- eps^4`` noise term (``update_form="tran2022"``).
-``--sampler-ablation NAME`` reverts one of those options to probnn's default (one run per name) to
-measure which deviation matters.
+``--sampler-ablation NAME [NAME ...]`` reverts those options to probnn's defaults (everything else
+official) to measure which deviation matters.
 
 Usage: python benchmarks/bench_functional_prior_uci.py [--quick] [--budget-minutes 12] [--datasets boston]
-       [--protocol default|notebook] [--sampler probnn|official] [--sampler-ablation NAME]
+       [--protocol default|notebook] [--sampler probnn|official] [--sampler-ablation NAME ...]
        [--thinning T] [--splits N] [--first-split K] [--name STEM] [--resume]
        [--priors-from STEM]  (sample with the priors fitted in results/STEM.json: critic x sampler factorial)
 """
@@ -87,6 +87,13 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
 DATASETS = {"boston": "bostonHousing", "yacht": "yacht", "energy": "energy", "concrete": "concrete"}
 OFFICIAL = {"boston": {"gp_prior": (2.797, 2.470), "fixed_prior": (3.132, 2.567)}}  # (RMSE, NLL), 10 splits
+#: The notebook's printed per-split figures (RMSE, moment-matched Gaussian NLL), splits 0-9, from the outputs
+#: of ``notebooks/uci_regression.ipynb`` (cells "> RMSE = ... | NLL = ...").
+OFFICIAL_PER_SPLIT = {"boston": {
+    "gp_prior": [(2.3857, 2.4005), (2.4616, 2.4216), (2.0982, 2.3557), (2.5340, 2.3985), (3.8330, 2.6421),
+                 (1.7339, 2.3044), (1.7887, 2.3298), (3.1674, 2.4984), (3.4735, 2.6189), (4.4936, 2.7285)],
+    "fixed_prior": [(2.5470, 2.3949), (2.6648, 2.4296), (2.4642, 2.3709), (2.5669, 2.3812), (4.2503, 2.9322),
+                    (2.2998, 2.3237), (1.9066, 2.2692), (3.5748, 2.6458), (3.7176, 2.7335), (5.3246, 3.1874)]}}
 SETTINGS = {
     "target": "hierarchical GP: RBF-ARD, lengthscale_j ~ LogNormal(log sqrt(2d), 1), variance ~ LogNormal(0.1, 1)",
     "prior_fit": {"distance": "wasserstein", "num_function_samples": 128, "num_steps": 200,
@@ -114,7 +121,7 @@ OFFICIAL_SAMPLER = {"step_size_scaling": "none", "num_adaptation": NOTEBOOK_BURN
                     "init": "raw N(0, 1) weights, zero biases", "parameter_scale": "1 / sqrt(fan_in) on weights",
                     "gradient_clip_per_datum": 100.0,
                     "minibatch_schedule": "epochs", "update_form": "tran2022"}
-#: ``--sampler-ablation NAME``: the probnn default that NAME restores (everything else official).
+#: ``--sampler-ablation NAME ...``: the probnn defaults those NAMEs restore (everything else official).
 ABLATIONS = {"step_size": {"step_size_scaling": "inverse_sqrt_num_data"},
              "coordinates": {"parameter_scale": None},
              "adaptation": {"num_adaptation": None},
@@ -308,6 +315,12 @@ def write(results: dict, name: str) -> None:
                      f"{official_cells[0]} | {official_cells[1]} |")
         lines.append(f"|  | GP prior better NLL on {wins}/{len(runs)}, better RMSE on {rmse_wins}/{len(runs)} splits "
                      "|  |  |  |  |")
+        gaps = []
+        for key in ("rmse", "nll", "nll_gaussian"):
+            gap = np.array([r["gp_prior"][key] - r["fixed_prior"][key] for r in runs])
+            error = gap.std(ddof=1) / math.sqrt(len(gap)) if len(gap) > 1 else float("nan")
+            gaps.append(f"{key} {gap.mean():+.3f} (s.e. {error:.3f})")
+        lines.append(f"|  | GP-matched minus fixed, paired: {'; '.join(gaps)} |  |  |  |  |")
     lines += ["", "Per split (RMSE / NLL / Gaussian NLL; CPU seconds of the prior fit and of each sampler run; "
               "fitted stds of the [hidden, output] layers; mean critic steps per prior step):", "",
               "| dataset | split | fixed N(0,1) | GP-matched | prior fit s | SGHMC s fixed / GP | weight std | "
@@ -326,6 +339,29 @@ def write(results: dict, name: str) -> None:
                          f"{', '.join(f'{v:.2f}' for v in fit['weight_std'])} | "
                          f"{', '.join(f'{v:.2f}' for v in fit['bias_std'])} | "
                          f"{'-' if steps is None else f'{steps:.0f}'} |")
+    for dataset, runs in results["runs"].items():
+        official = OFFICIAL_PER_SPLIT.get(dataset)
+        if not runs or official is None:
+            continue
+        lines += ["", f"{dataset} per split against the notebook's printed figures (RMSE / Gaussian NLL):", "",
+                  "| split | fixed: probnn | fixed: notebook | GP-matched: probnn | GP-matched: notebook |",
+                  "|---|---|---|---|---|"]
+        for r in runs:
+            cells = []
+            for key in ("fixed_prior", "gp_prior"):
+                rmse, nll = official[key][r["split"]]
+                cells += [f"{r[key]['rmse']:.3f} / {r[key]['nll_gaussian']:.3f}", f"{rmse:.3f} / {nll:.3f}"]
+            lines.append(f"| {r['split']} | " + " | ".join(cells) + " |")
+    noise = [(dataset, r["split"], key, r[key]) for dataset, runs in results["runs"].items() for r in runs
+             for key in ("fixed_prior", "gp_prior") if "noise_cut_rho_median" in r[key]]
+    if noise:
+        lines += ["", "Noise cut of the official ``- eps^4`` term, rho = eps^2 sqrt(v_hat) / (2 C) over all "
+                  "coordinates "
+                  "and chains (a coordinate gets a fraction 1 - rho of SGHMC's noise; none at rho >= 1): median rho "
+                  f"{np.median([n[3]['noise_cut_rho_median'] for n in noise]):.3f} (median over runs), fraction with "
+                  f"rho > 0.5 {np.mean([n[3]['noise_cut_fraction_rho_over_half'] for n in noise]):.4f}, fraction "
+                  f"with the noise off {np.mean([n[3]['noise_cut_fraction_noise_off'] for n in noise]):.4f} "
+                  "(means over runs)."]
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
@@ -348,8 +384,8 @@ def main() -> None:
     parser.add_argument("--sampler", choices=("probnn", "official"), default="probnn",
                         help="official: the options that reproduce Tran et al.'s adaptive SGHMC (needs --protocol "
                         "notebook)")
-    parser.add_argument("--sampler-ablation", choices=sorted(ABLATIONS), default=None,
-                        help="with --sampler official: restore probnn's default for this one option")
+    parser.add_argument("--sampler-ablation", choices=sorted(ABLATIONS), default=None, nargs="+",
+                        help="with --sampler official: restore probnn's defaults for these options")
     parser.add_argument("--thinning", type=int, default=None,
                         help="notebook protocol scaled down: 30 draws every T steps after 2000 + 10 T burn-in")
     args = parser.parse_args()
@@ -376,8 +412,9 @@ def main() -> None:
             parser.error("--sampler official reproduces the notebook's sampler; use it with --protocol notebook")
         official = dict(OFFICIAL_SAMPLER)
         if args.sampler_ablation:
-            official.update(ABLATIONS[args.sampler_ablation])
-            official["ablation"] = args.sampler_ablation
+            for ablation in args.sampler_ablation:
+                official.update(ABLATIONS[ablation])
+            official["ablation"] = sorted(args.sampler_ablation)
         if official["num_adaptation"] is not None:  # --quick / --thinning: no more than the burn-in
             official["num_adaptation"] = min(official["num_adaptation"], settings["sghmc"]["num_burnin"])
         settings = {**settings, "official_sampler": official}
@@ -385,8 +422,8 @@ def main() -> None:
         parser.error("--sampler-ablation needs --sampler official")
     stem = "functional_prior_uci_notebook" if notebook else "functional_prior_uci"
     if args.sampler == "official":
-        stem = "functional_prior_uci_official_sampler" + (f"_without_{args.sampler_ablation}"
-                                                          if args.sampler_ablation else "")
+        stem = "functional_prior_uci_official_sampler" + (
+            "_without_" + "_".join(sorted(args.sampler_ablation)) if args.sampler_ablation else "")
     name = args.name or (f"{stem}_quick" if args.quick else stem)
     fitted: dict = {}
     if args.priors_from:
