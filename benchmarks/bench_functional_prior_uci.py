@@ -31,7 +31,10 @@ uses learning rate 0.01, 2000 burn-in steps, then 40 draws every 2000 steps of w
 discarded (probnn: ``num_burnin = 2000 + 10 * 2000``, 30 draws, thinning 2000); the 30% uniform
 measurement points use the bounding box of the training AND test inputs (``get_input_range`` in the
 notebook). ``--thinning T`` scales the sampler down (burn-in ``2000 + 10 T``, 30 draws every ``T``).
-Deviations that remain under ``--protocol notebook``: probnn's SGHMC adapts its preconditioner during
+Deviations that remain under ``--protocol notebook`` (with the default ``--sampler probnn``): probnn's
+step is ``learning_rate / sqrt(N)`` (the notebook's is ``lr`` itself: 21x larger on boston) on the weights
+``W`` (the notebook samples raw weights ``sqrt(fan_in) W``) -- these two set the sampler's levels --; probnn's
+SGHMC adapts its preconditioner during
 the whole burn-in (22000 steps; the notebook adapts during the first 2000 and then only discards 10
 draws), starts its chains at the prior's median (``init_to_median``; the notebook at N(0, 1) raw
 weights and zero biases), draws minibatches with replacement, does not clip gradients (the notebook
