@@ -135,6 +135,8 @@ def main() -> None:
     parser.add_argument("--independent-critic", action="store_true",
                         help="train the warm critic on an independent batch at every prior step")
     parser.add_argument("--learning-rate", type=float, default=None, help="override the family's learning rate")
+    parser.add_argument("--optimizer", default=None, choices=["rmsprop", "adam"],
+                        help="override the family's optimizer")
     parser.add_argument("--tag", default="", help="suffix of the fitted rows' names (e.g. a settings variant)")
     parser.add_argument("--reuse-baselines", action="store_true",
                         help="take the floor and fixed-prior rows of this grid from the results file and keep "
@@ -231,6 +233,8 @@ def main() -> None:
         initial, options = runs[name]
         if args.learning_rate is not None:
             options = {**options, "learning_rate": args.learning_rate}
+        if args.optimizer is not None:
+            options = {**options, "optimizer": args.optimizer}
         torch.set_num_threads(args.threads)
         load_before = os.getloadavg()[0]
         wall, cpu = time.perf_counter(), time.process_time()
