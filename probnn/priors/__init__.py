@@ -1,6 +1,7 @@
 """Priors over network weights and scales."""
 
 from probnn.priors.distances import (  # noqa: F401
+    NOTEBOOK_1D_CRITIC_OPTIONS,
     NOTEBOOK_CRITIC_OPTIONS,
     FunctionDistance,
     MMDDistance,

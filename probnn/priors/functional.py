@@ -44,7 +44,13 @@ import torch
 from probnn import io
 from probnn.errors import InputError, InputTypeError
 from probnn.models.base import Model
-from probnn.priors.distances import FunctionDistance, estimate_wasserstein, make_distance
+from probnn.priors.distances import (
+    NOTEBOOK_CRITIC_OPTIONS,
+    FunctionDistance,
+    estimate_wasserstein,
+    estimate_wasserstein_notebook,
+    make_distance,
+)
 from probnn.priors.measurement import MeasurementSet, as_measurement_set
 from probnn.priors.weight import GaussianWeightPrior, HierarchicalWeightPrior, WeightPrior
 from probnn.progress import progress_bar
@@ -238,26 +244,50 @@ def draw_functions(sampler: Any, count: int) -> torch.Tensor:
 
 
 def function_space_distance(bnn: Model, target: Model, x: torch.Tensor, *, prior: WeightPrior | None = None,
-                            num_function_samples: int = 16384, num_held_out: int = 4096,
-                            distance: str = "wasserstein", num_critic_steps: int = 1500, batch_size: int = 256,
-                            return_standard_error: bool = False,
+                            num_function_samples: int | None = None, num_held_out: int | None = None,
+                            distance: str = "wasserstein", num_critic_steps: int | None = None,
+                            batch_size: int | None = None, estimator: str = "held_out", num_repeats: int = 10,
+                            critic_options: dict[str, Any] | None = None, return_standard_error: bool = False,
                             generator: GeneratorLike = None) -> float | tuple[float, float]:
     """An independent estimate of ``D(target, BNN with prior)`` on fixed inputs ``x [M, d]``.
 
-    For ``"wasserstein"``: ``num_function_samples`` training and ``num_held_out`` held-out functions
-    are drawn from each side; a fresh critic takes ``num_critic_steps`` Adam steps on minibatches of
-    ``batch_size`` from the training pools, and the dual is evaluated on the held-out functions (see
-    :func:`probnn.priors.distances.estimate_wasserstein`: no finite-sample floor, so two independent
-    sample sets of one process give ``0 +- standard error``). Every prior compared gets the same critic
-    budget (e.g. the fixed ``N(0, 1)`` prior before fitting and the fitted prior afterwards). The other
-    distances are evaluated directly on ``num_held_out`` functions per side.
+    For ``"wasserstein"``, two estimators (``estimator=``); both score functions their critic never saw,
+    so two independent sample sets of one process give ``0 +- standard error``:
+
+    * ``"held_out"`` (default; the stronger one): ``num_function_samples`` (default 16384) training and
+      ``num_held_out`` (default 4096) held-out functions are drawn from each side; a fresh critic takes
+      ``num_critic_steps`` (default 1500) Adam steps on minibatches of ``batch_size`` (default 256) from
+      the training pools, and the dual is evaluated on the held-out functions (see
+      :func:`probnn.priors.distances.estimate_wasserstein`). The standard error is that of the held-out
+      dual for the trained critic.
+    * ``"notebook"``: the official code's per-step estimate, repeated ``num_repeats`` times (see
+      :func:`probnn.priors.distances.estimate_wasserstein_notebook`): a re-initialised critic trained
+      full-batch with Adagrad on an independent bag of ``num_function_samples`` (default 512, the 1D
+      notebooks') functions per side, its dual evaluated on a fresh batch of as many. ``critic_options``
+      sets the critic schedule (default ``NOTEBOOK_CRITIC_OPTIONS``; ``NOTEBOOK_1D_CRITIC_OPTIONS`` is the
+      1D notebooks'); ``num_critic_steps``, if given, overrides its step count. Returns the mean over
+      repeats and its standard error ``std / sqrt(num_repeats)``.
+
+    Every prior compared gets the same critic budget (e.g. the fixed ``N(0, 1)`` prior before fitting and
+    the fitted prior afterwards). The other distances are evaluated directly on ``num_held_out`` functions
+    per side.
 
     Returns:
-        the estimate, or ``(estimate, standard_error)`` with ``return_standard_error`` (Wasserstein only;
-        the standard error is that of the held-out dual for the trained critic).
+        the estimate, or ``(estimate, standard_error)`` with ``return_standard_error`` (Wasserstein only).
     """
-    num_function_samples = check_positive_int(num_function_samples, "num_function_samples", minimum=2)
-    num_held_out = check_positive_int(num_held_out, "num_held_out", minimum=2)
+    if estimator not in ("held_out", "notebook"):
+        raise InputError(f"estimator must be 'held_out' or 'notebook'; got {estimator!r}")
+    if estimator == "notebook":
+        if distance != "wasserstein":
+            raise InputError(f"estimator='notebook' estimates the Wasserstein distance only; got distance={distance!r}")
+        for label, value in (("num_held_out", num_held_out), ("batch_size", batch_size)):
+            if value is not None:
+                raise InputError(f"{label} is not used by estimator='notebook' (its critic trains full-batch on "
+                                 "an independent bag of num_function_samples functions and scores a fresh batch)")
+    num_function_samples = check_positive_int(
+        num_function_samples if num_function_samples is not None else (512 if estimator == "notebook" else 16384),
+        "num_function_samples", minimum=2)
+    num_held_out = check_positive_int(4096 if num_held_out is None else num_held_out, "num_held_out", minimum=2)
     generator = as_generator(generator)
     prior = bnn.prior if prior is None else prior
     x = torch.as_tensor(x, dtype=torch.float64)
@@ -268,13 +298,27 @@ def function_space_distance(bnn: Model, target: Model, x: torch.Tensor, *, prior
     def model_sampler(count: int) -> torch.Tensor:
         return bnn.forward_with_weights(x.to(torch.float32), prior.sample(bnn.layer_shapes, count, generator=generator))
 
+    if estimator == "notebook":
+        options = dict(critic_options or NOTEBOOK_CRITIC_OPTIONS)
+        if num_critic_steps is not None:
+            options["num_critic_steps"] = check_positive_int(num_critic_steps, "num_critic_steps")
+        values, _ = estimate_wasserstein_notebook(
+            lambda count: draw_functions(target_sampler, count), lambda count: draw_functions(model_sampler, count),
+            num_function_samples=num_function_samples, num_repeats=check_positive_int(num_repeats, "num_repeats",
+                                                                                         minimum=2),
+            critic_options=options, generator=generator)
+        mean = sum(values) / len(values)
+        if not return_standard_error:
+            return mean
+        return mean, float(torch.tensor(values, dtype=torch.float64).std() / len(values) ** 0.5)
     if distance == "wasserstein":
         target_functions = draw_functions(target_sampler, num_function_samples + num_held_out)
         model_functions = draw_functions(model_sampler, num_function_samples + num_held_out)
         return estimate_wasserstein(target_functions[:num_function_samples], model_functions[:num_function_samples],
                                     target_held_out=target_functions[num_function_samples:],
                                     model_held_out=model_functions[num_function_samples:],
-                                    num_critic_steps=num_critic_steps, batch_size=batch_size,
+                                    num_critic_steps=1500 if num_critic_steps is None else num_critic_steps,
+                                    batch_size=256 if batch_size is None else batch_size,
                                     return_standard_error=return_standard_error, generator=generator)
     if return_standard_error:
         raise InputError("return_standard_error is only available for distance='wasserstein'")

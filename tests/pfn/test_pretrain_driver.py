@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -108,6 +109,13 @@ def _environment():
     return environment
 
 
+def _free_port() -> int:
+    """A TCP port that nothing listens on now (the OS picks it), for the rendezvous of the two ranks."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def _result_line(output: str) -> list[str]:
     return next(line for line in output.splitlines() if line.startswith("RESULT")).split()
 
@@ -143,7 +151,7 @@ def test_two_process_ddp_with_gloo(tmp_path):
     if not torch.distributed.is_available():
         pytest.skip("torch.distributed is not available in this build")
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-               str(29500 + os.getpid() % 1000), str(HELPERS), str(tmp_path), "20", "10", "fresh"]
+               str(_free_port()), str(HELPERS), str(tmp_path), "20", "10", "fresh"]
     result = subprocess.run(command, env=_environment(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [line.split() for line in result.stdout.splitlines() if line.startswith("RESULT")]
