@@ -168,11 +168,7 @@ def main() -> None:
         return
 
     half = args.half_width
-    grid_name = f"[-{half:g}, {half:g}]"
-    target = make_target()
-    bnn = BNN(1, hidden=HIDDEN, activation="tanh", prior=GaussianWeightPrior())
-    measurement = GridMeasurementSet(-half, half, NUM_POINTS)
-    x = measurement.sample()
+    grid_name, target, bnn, measurement, x = toy_setup(half)
     seed = 11
     generator = torch.Generator().manual_seed(seed)
 
@@ -300,14 +296,17 @@ def _same_values(first: dict | None, second: dict | None) -> bool:
                for key in first)
 
 
+def toy_setup(half: float):
+    """The toy's grid name, GP target, N(0, 1) BNN, 200-point grid on [-half, half] and its inputs."""
+    measurement = GridMeasurementSet(-half, half, NUM_POINTS)
+    bnn = BNN(1, hidden=HIDDEN, activation="tanh", prior=GaussianWeightPrior())
+    return f"[-{half:g}, {half:g}]", make_target(), bnn, measurement, measurement.sample()
+
+
 def run_notebook_estimator(args) -> None:
     """Every prior under the official code's estimator and the held-out one (see the module docstring)."""
     half = args.half_width
-    grid_name = f"[-{half:g}, {half:g}]"
-    target = make_target()
-    bnn = BNN(1, hidden=HIDDEN, activation="tanh", prior=GaussianWeightPrior())
-    measurement = GridMeasurementSet(-half, half, NUM_POINTS)
-    x = measurement.sample()
+    grid_name, target, bnn, measurement, x = toy_setup(half)
     seed = 11
     critic = NOTEBOOK_1D_CRITIC_OPTIONS if args.notebook_critic == "1d" else NOTEBOOK_CRITIC_OPTIONS
     count = args.notebook_samples
