@@ -4,9 +4,9 @@ A schedule returns, for one step, the ``B`` data indices of the minibatch and a 
 the minibatch log likelihood ``sum_i weight_i log p(y_{index_i} | theta)`` is an unbiased estimate of the
 full-data one ``sum_{n=1}^{N} log p(y_n | theta)``.
 
-* :func:`with_replacement`: ``B`` indices drawn uniformly with replacement, weights ``N / B``
-  (O(B) per step).
-* :func:`epochs`: the data are visited in epochs without replacement, as a shuffled PyTorch
+* ``"with_replacement"`` (drawn inline by the sampler): ``B`` indices uniform with replacement, weight
+  ``N / B`` each (O(B) per step).
+* ``"epochs"``, :func:`epochs`: the data are visited in epochs without replacement, as a shuffled PyTorch
   ``DataLoader`` with ``drop_last=False`` does (the official code of Tran et al., 2022). Epoch ``e`` uses a
   fresh random permutation of the ``N`` points, cut into ``K = ceil(N / B)`` consecutive batches; step
   ``t`` takes batch ``t mod K`` of epoch ``t // K``. The last batch of an epoch holds ``N - (K - 1) B``
@@ -22,15 +22,6 @@ from typing import Any
 
 #: Minibatch schedules understood by :func:`probnn.inference.sghmc.fit_sghmc`.
 SCHEDULES = ("with_replacement", "epochs")
-
-
-def with_replacement(key: Any, batch_size: int, num_data: int) -> tuple[Any, Any]:
-    """``(indices [B] int32, weights [B])`` for ``B`` uniform draws with replacement, weights ``N / B``."""
-    import jax
-    import jax.numpy as jnp
-
-    indices = jax.random.randint(key, (batch_size,), 0, num_data)
-    return indices, jnp.full((batch_size,), num_data / batch_size, jnp.float32)
 
 
 def epochs(step: Any, key: Any, batch_size: int, num_data: int) -> tuple[Any, Any]:
@@ -54,4 +45,4 @@ def epochs(step: Any, key: Any, batch_size: int, num_data: int) -> tuple[Any, An
     return indices, weights
 
 
-__all__ = ["SCHEDULES", "epochs", "with_replacement"]
+__all__ = ["SCHEDULES", "epochs"]

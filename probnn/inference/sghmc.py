@@ -206,10 +206,10 @@ def fit_sghmc(model: Any, x: torch.Tensor, y: torch.Tensor, *, num_samples: int 
     def potential(z: Any, rng: Any, step: Any, batch_key: Any, data: tuple[Any, Any]) -> Any:
         inputs, targets = data
         if epochs:
-            index, weights = minibatch.epochs(step, batch_key, batch, num_data)
-            return potential_energy(scaled_model, (inputs[index], targets[index], weights), {}, to_theta(z))
-        index = jax.random.randint(rng, (batch,), 0, num_data)  # with replacement: O(B), unbiased
-        return potential_energy(scaled_model, (inputs[index], targets[index], data_scale), {}, to_theta(z))
+            index, scale = minibatch.epochs(step, batch_key, batch, num_data)
+        else:
+            index, scale = jax.random.randint(rng, (batch,), 0, num_data), data_scale  # with replacement: O(B)
+        return potential_energy(scaled_model, (inputs[index], targets[index], scale), {}, to_theta(z))
 
     grad_fn = jax.value_and_grad(potential)
 
@@ -220,21 +220,20 @@ def fit_sghmc(model: Any, x: torch.Tensor, y: torch.Tensor, *, num_samples: int 
         factor = jnp.minimum(1.0, gradient_clip / jnp.maximum(norm, 1e-30))  # 1e-30: no 0/0 at a zero gradient
         return jax.tree_util.tree_map(lambda g: g * factor, grad)
 
-    def adapt_default(tau: Any, mean_grad: Any, mean_square: Any, grad: Any) -> tuple:
-        rate = jax.tree_util.tree_map(lambda t: 1.0 / (t + 1.0), tau)
-        mean_grad = jax.tree_util.tree_map(lambda m, r, g: (1 - r) * m + r * g, mean_grad, rate, grad)
-        mean_square = jax.tree_util.tree_map(lambda s, r, g: (1 - r) * s + r * g**2, mean_square, rate, grad)
-        tau = jax.tree_util.tree_map(lambda t, m, s: t * (1 - m**2 / (s + _EPSILON)) + 1, tau, mean_grad,
-                                     mean_square)
-        return tau, mean_grad, mean_square
+    tau_epsilon = _TRAN2022_EPSILON if official else _EPSILON
 
-    def adapt_tran2022(tau: Any, mean_grad: Any, mean_square: Any, grad: Any) -> tuple:
+    def adapted(tau: Any, mean_grad: Any, mean_square: Any, grad: Any) -> tuple:
+        def updated_tau(m: Any, s: Any) -> Any:
+            return jax.tree_util.tree_map(lambda t, mm, ss: t * (1 - mm**2 / (ss + tau_epsilon)) + 1, tau, m, s)
+
         rate = jax.tree_util.tree_map(lambda t: 1.0 / (t + 1.0), tau)
-        tau = jax.tree_util.tree_map(lambda t, m, s: t * (1 - m**2 / (s + _TRAN2022_EPSILON)) + 1, tau, mean_grad,
-                                     mean_square)
+        if official:  # tau from the previous statistics, before they move
+            tau_next = updated_tau(mean_grad, mean_square)
         mean_grad = jax.tree_util.tree_map(lambda m, r, g: (1 - r) * m + r * g, mean_grad, rate, grad)
         mean_square = jax.tree_util.tree_map(lambda s, r, g: (1 - r) * s + r * g**2, mean_square, rate, grad)
-        return tau, mean_grad, mean_square
+        if not official:
+            tau_next = updated_tau(mean_grad, mean_square)
+        return tau_next, mean_grad, mean_square
 
     def step(state: tuple, rng: Any, adapt: bool, data: tuple[Any, Any]) -> tuple:
         z, velocity, tau, mean_grad, mean_square, count, batch_key = state
@@ -242,8 +241,7 @@ def fit_sghmc(model: Any, x: torch.Tensor, y: torch.Tensor, *, num_samples: int 
         energy, grad = grad_fn(z, rng_batch, count, batch_key, data)
         grad = clipped(grad)
         if adapt:
-            tau, mean_grad, mean_square = (adapt_tran2022 if official else adapt_default)(tau, mean_grad,
-                                                                                          mean_square, grad)
+            tau, mean_grad, mean_square = adapted(tau, mean_grad, mean_square, grad)
         leaves, treedef = jax.tree_util.tree_flatten(z)
         noise_keys = jax.tree_util.tree_unflatten(treedef, list(jax.random.split(rng_noise, len(leaves))))
 
