@@ -61,6 +61,7 @@ from probnn.priors import (
     GridMeasurementSet,
     HierarchicalWeightPrior,
     fit_functional_prior,
+    local_basis_prior,
 )
 from probnn.priors.distances import (
     NOTEBOOK_1D_CRITIC_OPTIONS,
@@ -98,11 +99,13 @@ def function_statistics(functions: torch.Tensor, half_width: float) -> dict:
                                    for lag in LAGS}}
 
 
-def fit_runs(shapes, critic_steps: int, independent_critic: bool = False) -> dict:
+def fit_runs(shapes, critic_steps: int, independent_critic: bool = False, half: float = OFFICIAL_HALF_WIDTH,
+             bump_width: int = 1) -> dict:
     """Name -> (starting prior, fit options). Learning rates: the paper's 0.05 for the log-stds; see below.
 
     ``independent_critic``: the warm-started critic trains on a second, independent batch at every step
     and the prior's gradient comes from the dual on the first (a critic that never saw those functions).
+    ``localbasis`` starts at :func:`probnn.priors.local_basis_prior` on ``[-half, half]`` with ``bump_width``.
     """
     critic = {"num_critic_steps": critic_steps, "num_initial_critic_steps": 100,
               **({"independent_critic_samples": True} if independent_critic else {})}
@@ -116,6 +119,11 @@ def fit_runs(shapes, critic_steps: int, independent_critic: bool = False) -> dic
         # so the flow gets Adam (earlier runs: RMSprop 0.01 from a good start made it worse).
         "flow": (FlowWeightPrior(shapes, num_couplings=2), {"learning_rate": 1e-2, "optimizer": "adam",
                                                           "distance_options": critic}),
+        # A per-parameter Gaussian (flow without couplings) whose means start as a local basis of tanh bumps;
+        # Adam as for the flow.
+        "localbasis": (local_basis_prior(BNN(1, hidden=HIDDEN, activation="tanh"), -half, half,
+                                         bump_width=bump_width),
+                       {"learning_rate": 1e-2, "optimizer": "adam", "distance_options": critic}),
     }
 
 
@@ -137,6 +145,9 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=None, help="override the family's learning rate")
     parser.add_argument("--optimizer", default=None, choices=["rmsprop", "adam"],
                         help="override the family's optimizer")
+    parser.add_argument("--bump-width", type=int, default=1, help="local_basis_prior's bump_width (localbasis fit)")
+    parser.add_argument("--evaluate-start", action="store_true",
+                        help="also measure each fit's starting prior (row NAME<tag>_unfitted)")
     parser.add_argument("--tag", default="", help="suffix of the fitted rows' names (e.g. a settings variant)")
     parser.add_argument("--reuse-baselines", action="store_true",
                         help="take the floor and fixed-prior rows of this grid from the results file and keep "
@@ -224,9 +235,16 @@ def main() -> None:
     floor = rows["floor"]["wasserstein"]
 
     fits = {}
-    runs = fit_runs(bnn.layer_shapes, args.critic_steps, args.independent_critic)
+    runs = fit_runs(bnn.layer_shapes, args.critic_steps, args.independent_critic, half, args.bump_width)
     for name in args.fits.split(","):
         initial, options = runs[name]
+        if args.evaluate_start:
+            entry = evaluate(initial)
+            entry.update({"reduction": rows["fixed"]["wasserstein"] / entry["wasserstein"],
+                          "floor_corrected_reduction": (rows["fixed"]["wasserstein"] - floor)
+                          / (entry["wasserstein"] - floor)})
+            rows[name + args.tag + "_unfitted"] = entry
+            print(name + args.tag + "_unfitted", json.dumps(entry, indent=1), flush=True)
         if args.learning_rate is not None:
             options = {**options, "learning_rate": args.learning_rate}
         if args.optimizer is not None:
@@ -385,7 +403,7 @@ def run_notebook_estimator(args) -> None:
                     "notebook_start": GaussianWeightPrior(NOTEBOOK_START_STD, NOTEBOOK_START_STD)}
     for name in [name for name in args.rows.split(",") if name]:
         record(name, fixed_priors[name])
-    runs = fit_runs(bnn.layer_shapes, args.critic_steps)
+    runs = fit_runs(bnn.layer_shapes, args.critic_steps, half=half, bump_width=args.bump_width)
     timed = set(args.timed.split(","))
     for name in [name for name in args.fits.split(",") if name]:
         threads = args.threads if name in timed else 1
@@ -453,6 +471,8 @@ def render_notebook(everything: dict) -> str:
               "notebook_start": "fixed N(0, 1.313^2) (the notebooks' start, softplus(1))",
               "gaussian": "fitted per-layer Gaussian (shipped: 300 x 128, warm critic 5 steps, RMSprop 0.05 cosine)",
               "hierarchical": "fitted hierarchical (shipped: 300 x 128, warm critic 5 steps, RMSprop 0.02 cosine)",
+              "localbasis": "fitted per-parameter flow, local-basis start (shipped: 300 x 128, warm critic 5 steps, "
+                            "Adam 0.01 cosine)",
               "notebook_gaussian": "fitted per-layer Gaussian, notebook fit",
               "notebook_hierarchical": "fitted hierarchical, notebook fit"}
     for grid_name in sorted(everything["grids"], key=lambda name: -float(name.split(",")[1].strip(" ]"))):
@@ -531,7 +551,8 @@ def render(everything: dict) -> str:
              "Generated by `benchmarks/bench_functional_prior_toy.py --half-width H`.", ""]
     labels = {"floor": "GP vs independent GP (estimator floor)", "fixed": "fixed N(0, 1)",
               "gaussian": "fitted per-layer Gaussian", "hierarchical": "fitted hierarchical (per-layer Gamma)",
-              "flow": "fitted flow (2 couplings)"}
+              "flow": "fitted flow (2 couplings)",
+              "localbasis": "per-parameter flow from a local-basis start"}
     for grid_name in sorted(everything["grids"], key=lambda name: -float(name.split(",")[1].strip(" ]"))):
         results = everything["grids"][grid_name]
         rows, settings = results["rows"], results["settings"]

@@ -168,13 +168,20 @@ class HierarchicalRBFTarget:
         return factor @ z
 
 
-def official_sampler_options(model: BNN, num_data: int, options: dict) -> dict:
+def likelihood_noise(settings: dict) -> dict:
+    """``BNN`` noise keywords: a fixed std ``sqrt(noise_variance)``, or ``"learned"`` (``--noise learned``)."""
+    if settings.get("noise") == "learned":
+        return {"noise": "learned", "noise_prior_scale": settings["noise_prior_scale"]}
+    return {"noise": math.sqrt(settings["noise_variance"])}
+
+
+def official_sampler_options(model: BNN, num_data: int, options: dict, noise_start: float | None = None) -> dict:
     """``fit_sghmc`` keywords of the official sampler (``OFFICIAL_SAMPLER`` with any ablation applied).
 
     The official MLP stores raw weights ``W_raw ~ N(0, 1)`` at initialisation and divides them by
     ``sqrt(fan_in)`` in the forward pass; probnn's weight site is ``W = W_raw / sqrt(fan_in)``, so the raw
     coordinates are ``parameter_scale = 1 / sqrt(fan_in)`` and the raw start is ``W ~ N(0, 1 / fan_in)``
-    with zero biases, redrawn per chain.
+    with zero biases, redrawn per chain. A learned noise std starts at ``noise_start`` in every chain.
     """
     shapes = model.layer_shapes
     out = {key: value for key, value in options.items()
@@ -189,6 +196,8 @@ def official_sampler_options(model: BNN, num_data: int, options: dict) -> dict:
             for index, (fan_in, fan_out) in enumerate(shapes):
                 values[f"w{index}"] = torch.randn(fan_in, fan_out, generator=generator) / math.sqrt(fan_in)
                 values[f"b{index}"] = torch.zeros(fan_out)
+            if model.learned_noise:
+                values["noise"] = torch.tensor(noise_start)
             return values
         out["init"] = init
     return out
@@ -246,8 +255,8 @@ def run_one(name: str, split: int, settings: dict, fitted: dict | None = None) -
 
     start, cpu_start = time.perf_counter(), time.process_time()
     target = HierarchicalRBFTarget(x.shape[1])
-    fixed = BNN(x.shape[1], hidden=(100,), activation="tanh", prior=GaussianWeightPrior(),
-                noise=math.sqrt(settings["noise_variance"]))
+    noise = likelihood_noise(settings)
+    fixed = BNN(x.shape[1], hidden=(100,), activation="tanh", prior=GaussianWeightPrior(), **noise)
     if fitted is None:
         fit_options = dict(settings["prior_fit"])
         measurement = DataMeasurementSet(xs.double(), num_points=fit_options.pop("measurement_points"),
@@ -269,17 +278,21 @@ def run_one(name: str, split: int, settings: dict, fitted: dict | None = None) -
         prior = GaussianWeightPrior(fitted["weight_std"], fitted["bias_std"])
         out["prior_fit"] = {"seconds": 0.0, "cpu_seconds": 0.0, "from": fitted["from"],
                             "weight_std": fitted["weight_std"], "bias_std": fitted["bias_std"]}
-    matched = BNN(x.shape[1], hidden=(100,), activation="tanh", prior=prior,
-                  noise=math.sqrt(settings["noise_variance"]))
+    matched = BNN(x.shape[1], hidden=(100,), activation="tanh", prior=prior, **noise)
     for label, model in (("fixed_prior", fixed), ("gp_prior", matched)):
         start, cpu_start = time.perf_counter(), time.process_time()
         official = settings.get("official_sampler")
-        extra = {} if official is None else official_sampler_options(model, len(xs), official)
+        extra = {} if official is None else official_sampler_options(model, len(xs), official,
+                                                                     noise_start=settings.get("noise_start"))
         posterior = probnn.fit(model, xs, ys, method="sghmc", generator=1000 + split, progress=False,
                                **settings["sghmc"], **extra)
         out[label] = {**evaluate(posterior.predict(xt), y_test, y_mean, y_std),
                       "seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu_start,
                       **noise_cut(posterior)}
+        if "noise" in posterior.draws:  # --noise learned: the posterior of the noise std, standardised units
+            draws = posterior.draws["noise"].double()
+            out[label]["noise_std_mean"] = float(draws.mean())
+            out[label]["noise_std_chain_means"] = draws.mean(1).tolist()
         print(name, split, label, out[label], flush=True)
     return out
 
@@ -389,6 +402,10 @@ def main() -> None:
                         "notebook)")
     parser.add_argument("--sampler-ablation", choices=sorted(ABLATIONS), default=None, nargs="+",
                         help="with --sampler official: restore probnn's defaults for these options")
+    parser.add_argument("--noise", choices=("fixed", "learned"), default="fixed",
+                        help="learned: noise std ~ HalfNormal(1) on the standardised targets, sampled with the "
+                        "weights by the same SGHMC (chains start at the notebook's sqrt(0.1)); fixed: the "
+                        "notebook's noise variance 0.1")
     parser.add_argument("--thinning", type=int, default=None,
                         help="notebook protocol scaled down: 30 draws every T steps after 2000 + 10 T burn-in")
     args = parser.parse_args()
@@ -423,10 +440,15 @@ def main() -> None:
         settings = {**settings, "official_sampler": official}
     elif args.sampler_ablation:
         parser.error("--sampler-ablation needs --sampler official")
+    if args.noise == "learned":
+        settings = {key: value for key, value in settings.items() if key != "noise_variance"}
+        settings.update(noise="learned", noise_prior_scale=1.0, noise_start=math.sqrt(0.1))
     stem = "functional_prior_uci_notebook" if notebook else "functional_prior_uci"
     if args.sampler == "official":
         stem = "functional_prior_uci_official_sampler" + (
             "_without_" + "_".join(sorted(args.sampler_ablation)) if args.sampler_ablation else "")
+    if args.noise == "learned":
+        stem += "_learned_noise"
     name = args.name or (f"{stem}_quick" if args.quick else stem)
     fitted: dict = {}
     if args.priors_from:

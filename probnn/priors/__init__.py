@@ -10,6 +10,7 @@ from probnn.priors.distances import (  # noqa: F401
 )
 from probnn.priors.flow import FlowWeightPrior  # noqa: F401
 from probnn.priors.functional import FunctionalPriorFit, fit_functional_prior, function_space_distance  # noqa: F401
+from probnn.priors.local_basis import local_basis_prior  # noqa: F401
 from probnn.priors.measurement import (  # noqa: F401
     BoxMeasurementSet,
     DataMeasurementSet,
