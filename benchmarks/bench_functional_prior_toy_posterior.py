@@ -129,6 +129,7 @@ def main() -> None:
                                    init=prior_init(prior, bnn.layer_shapes), **sghmc)
             predictive = posterior.predict(x_test.float())
             run[name] = {**metrics(predictive.mean, predictive.variance.sqrt(), y_test, reference),
+                         "function_rhat_max": posterior.diagnostics().get("function_rhat_max"),
                          "cpu_seconds": time.process_time() - begin}
             print(seed, name, run[name], flush=True)
         runs.append(run)
@@ -163,6 +164,11 @@ def render(results: dict) -> str:
         row = [cell([run[name][key] for run in runs]) if key in runs[0][name] else "-"
                for key in ("rmse", "nll_gaussian", "mean_gap_to_gp", "std_gap_to_gp")]
         lines.append(f"| {labels[name]} | " + " | ".join(row) + " |")
+    rhat = {name: [run[name]["function_rhat_max"] for run in runs] for name in names[1:]
+            if all(run[name].get("function_rhat_max") is not None for run in runs)}
+    if rhat:
+        lines += ["", "Function-space R-hat (max over the training inputs) per seed: " + "; ".join(
+            f"{name} " + ", ".join(f"{value:.3f}" for value in values) for name, values in rhat.items())]
     lines += ["", "Per seed (RMSE / NLL / mean gap / std gap):", "", "| seed | " + " | ".join(names) + " |",
               "|---|" + "---|" * len(names)]
     for run in runs:

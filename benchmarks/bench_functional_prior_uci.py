@@ -406,6 +406,9 @@ def main() -> None:
                         help="learned: noise std ~ HalfNormal(1) on the standardised targets, sampled with the "
                         "weights by the same SGHMC (chains start at the notebook's sqrt(0.1)); fixed: the "
                         "notebook's noise variance 0.1")
+    parser.add_argument("--long-chains", action="store_true",
+                        help="the notebook's chain budget (burn-in 2000 + 10 x 2000, 30 draws every 2000) with the "
+                        "default protocol's sampler settings")
     parser.add_argument("--thinning", type=int, default=None,
                         help="notebook protocol scaled down: 30 draws every T steps after 2000 + 10 T burn-in")
     args = parser.parse_args()
@@ -440,6 +443,11 @@ def main() -> None:
         settings = {**settings, "official_sampler": official}
     elif args.sampler_ablation:
         parser.error("--sampler-ablation needs --sampler official")
+    if args.long_chains:
+        if notebook:
+            parser.error("--long-chains lengthens the default protocol's chains (--protocol notebook has them)")
+        settings = {**settings, "sghmc": {**settings["sghmc"], "thinning": NOTEBOOK_THINNING,
+                                          "num_burnin": NOTEBOOK_BURNIN + NOTEBOOK_DISCARDED * NOTEBOOK_THINNING}}
     if args.noise == "learned":
         settings = {key: value for key, value in settings.items() if key != "noise_variance"}
         settings.update(noise="learned", noise_prior_scale=1.0, noise_start=math.sqrt(0.1))
@@ -449,6 +457,8 @@ def main() -> None:
             "_without_" + "_".join(sorted(args.sampler_ablation)) if args.sampler_ablation else "")
     if args.noise == "learned":
         stem += "_learned_noise"
+    if args.long_chains:
+        stem += "_long_chains"
     name = args.name or (f"{stem}_quick" if args.quick else stem)
     fitted: dict = {}
     if args.priors_from:
