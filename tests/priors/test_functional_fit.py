@@ -5,6 +5,7 @@ import math
 import gpytorch
 import pytest
 import torch
+from prior_helpers import sliced_distance
 
 import probnn
 from probnn.errors import InputError
@@ -20,7 +21,6 @@ from probnn.priors import (
     fit_functional_prior,
     function_space_distance,
 )
-from probnn.priors.distances import SlicedWassersteinDistance
 
 
 def _target(lengthscale: float = 0.6) -> probnn.models.GP:
@@ -62,18 +62,10 @@ def test_fit_reduces_distance_and_is_reproducible():
     assert fit.history == again.history
     assert torch.equal(fit.prior.log_weight_std, again.prior.log_weight_std)
     assert not bnn.prior.learnable  # the BNN's own prior is left untouched
-    distance = SlicedWassersteinDistance(256)
 
-    def measure(prior):
-        x = GRID.sample()
-        values = []
-        for seed in range(4):
-            f_target = target.sample_prior_functions(x, 256, generator=seed)[..., 0].float()
-            f_model = bnn.forward_with_weights(x.float(), prior.sample(bnn.layer_shapes, 256, generator=seed))[..., 0]
-            values.append(float(distance(f_target, f_model.detach(), generator=seed)))
-        return sum(values) / len(values)
 
-    assert measure(fit.prior) < 0.7 * measure(bnn.prior)
+    x = GRID.sample()
+    assert sliced_distance(bnn, target, x, fit.prior) < 0.7 * sliced_distance(bnn, target, x, bnn.prior)
 
 
 @pytest.mark.parametrize("prior", [GaussianWeightPrior(), HierarchicalWeightPrior(3.0, 3.0, 3.0, 3.0),

@@ -5,12 +5,12 @@ import math
 import gpytorch
 import pytest
 import torch
+from prior_helpers import sliced_distance
 
 import probnn
 from probnn.errors import InputError
 from probnn.models.bnn import BNN
 from probnn.priors import GridMeasurementSet, HierarchicalWeightPrior, fit_functional_prior
-from probnn.priors.distances import SlicedWassersteinDistance
 from probnn.priors.functional import learnable_copy
 
 SHAPES = [(2, 3), (3, 4), (4, 1)]
@@ -171,19 +171,10 @@ def test_functional_fit_moves_every_hyperparameter_and_reduces_the_distance():
     assert not bnn.prior.learnable
     for name, value in start.named_parameters():
         assert bool((getattr(fit.prior, name) != value).all()), name
-    distance = SlicedWassersteinDistance(256)
     x = grid.sample()
 
-    def measure(prior) -> float:
-        values = []
-        for seed in range(4):
-            f_target = target.sample_prior_functions(x, 256, generator=seed)[..., 0].float()
-            with torch.no_grad():
-                f_model = bnn.forward_with_weights(x.float(), prior.sample(bnn.layer_shapes, 256, generator=seed))
-            values.append(float(distance(f_target, f_model[..., 0], generator=seed)))
-        return sum(values) / len(values)
 
-    before, after = measure(start), measure(fit.prior)
+    before, after = sliced_distance(bnn, target, x, start), sliced_distance(bnn, target, x, fit.prior)
     assert after < 0.7 * before, (before, after)
 
 

@@ -5,6 +5,7 @@ import math
 import gpytorch
 import pytest
 import torch
+from prior_helpers import sliced_distance
 
 import probnn
 from probnn.errors import InputError
@@ -16,7 +17,6 @@ from probnn.priors import (
     fit_functional_prior,
     local_basis_prior,
 )
-from probnn.priors.distances import SlicedWassersteinDistance
 
 HIDDEN = (20, 20, 20)
 
@@ -84,18 +84,10 @@ def test_fit_from_a_local_basis_start_moves_towards_the_target():
                                distance="sliced_wasserstein", optimizer="adam", learning_rate=0.02, generator=0,
                                progress=False)
     assert isinstance(fit.prior, FlowWeightPrior) and fit.prior.num_couplings == 0
-    distance = SlicedWassersteinDistance(256)
     x = grid.sample()
 
-    def measure(prior) -> float:
-        values = []
-        for seed in range(4):
-            f_target = target.sample_prior_functions(x, 256, generator=seed)[..., 0].float()
-            f_model = bnn.forward_with_weights(x.float(), prior.sample(bnn.layer_shapes, 256, generator=seed))
-            values.append(float(distance(f_target, f_model[..., 0].detach(), generator=seed)))
-        return sum(values) / len(values)
 
-    assert measure(fit.prior) < 0.7 * measure(start)
+    assert sliced_distance(bnn, target, x, fit.prior) < 0.7 * sliced_distance(bnn, target, x, start)
 
 
 def test_sampling_reproduces_and_the_prior_round_trips(tmp_path):
