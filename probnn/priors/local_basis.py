@@ -69,7 +69,8 @@ def local_basis_prior(bnn: BNN, low: float, high: float, *, bump_width: int = 1,
         margin: the centres extend this fraction of ``high - low`` beyond each end.
         bump_amplitude: ``a``, the second layer's weight on each of a bump's two steps.
         output_std: std of the output layer's weights.
-        base_std: std of every parameter whose mean the construction sets (and of the other, zero-mean ones).
+        base_std: std of every other parameter (all but the first layer's biases, std ``s * jitter``, and the
+            output weights, std ``output_std``).
 
     Returns:
         A :class:`FlowWeightPrior` with ``num_couplings=0`` (learnable mean and std per parameter).
@@ -81,7 +82,7 @@ def local_basis_prior(bnn: BNN, low: float, high: float, *, bump_width: int = 1,
         >>> functions = BNN(1, hidden=(20, 20, 20), prior=prior).sample_prior_functions(
         ...     torch.linspace(-3, 3, 50)[:, None], 8, generator=0)
         >>> functions.shape
-        torch.Size([8, 50])
+        torch.Size([8, 50, 1])
     """
     from probnn.models.bnn import BNN  # here: probnn.models imports probnn.priors
 
@@ -111,16 +112,15 @@ def local_basis_prior(bnn: BNN, low: float, high: float, *, bump_width: int = 1,
 
     extent = (high - low) * margin
     centres = torch.linspace(low - extent, high + extent, width, dtype=torch.float64)
-    spacing = float(centres[1] - centres[0]) if width > 1 else high - low
+    spacing = float(centres[1] - centres[0])  # width >= 2, as bump_width >= 1 is below it
     jitter = 1.5 * spacing if jitter is None else _positive("jitter", jitter)
     slope = steepness / spacing
 
     shapes = bnn.layer_shapes
     prior = FlowWeightPrior(shapes, num_couplings=0)
     with torch.no_grad():
-        means = []
-        for fan_in, fan_out in shapes:
-            means.append((torch.zeros(fan_in, fan_out, dtype=torch.float64), torch.zeros(fan_out, dtype=torch.float64)))
+        means = [(torch.zeros(fan_in, fan_out, dtype=torch.float64), torch.zeros(fan_out, dtype=torch.float64))
+                 for fan_in, fan_out in shapes]
         stds = [(torch.full((fan_in, fan_out), base_std, dtype=torch.float64),
                  torch.full((fan_out,), base_std, dtype=torch.float64)) for fan_in, fan_out in shapes]
         # layer 1: steps tanh(s (x - c_j)); the bias carries a random shift of std s * jitter
