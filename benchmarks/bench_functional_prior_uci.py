@@ -54,8 +54,14 @@ statistics' start values / update order / ``- eps^4`` noise term (``update_form=
 ``--sampler-ablation NAME [NAME ...]`` reverts those options to probnn's defaults (everything else
 official) to measure which deviation matters.
 
+``--noise learned`` replaces the fixed noise variance 0.1 by a noise std ~ HalfNormal(1) on the standardised
+targets, sampled with the weights (results ``functional_prior_uci_learned_noise*``); ``--long-chains`` gives
+the default protocol the notebook's chain budget (burn-in 2000 + 10 x 2000, 30 draws every 2000). The
+protocol of those runs: ``results/functional_prior_uci_learned_noise_protocol.md``.
+
 Usage: python benchmarks/bench_functional_prior_uci.py [--quick] [--budget-minutes 12] [--datasets boston]
        [--protocol default|notebook] [--sampler probnn|official] [--sampler-ablation NAME ...]
+       [--noise fixed|learned] [--long-chains]
        [--thinning T] [--splits N] [--first-split K] [--name STEM] [--resume]
        [--priors-from STEM]  (sample with the priors fitted in results/STEM.json: critic x sampler factorial)
 """
