@@ -61,11 +61,13 @@ _INIT_SCALE = 0.1
 
 
 def make_guide(family: str, model_fn: Any, rank: int | None = None) -> Any:
-    """The numpyro autoguide of ``family`` over ``model_fn`` (initialised at the prior median)."""
+    """The numpyro autoguide of ``family`` over ``model_fn`` (initialised at the prior median, or at a
+    prior's own start hint for improper sites: :func:`~probnn.inference.handlers.init_to_median_or_hint`)."""
     from numpyro.infer.autoguide import AutoLowRankMultivariateNormal, AutoMultivariateNormal, AutoNormal
-    from numpyro.infer.initialization import init_to_median
 
-    init = init_to_median(num_samples=15)
+    from probnn.inference.handlers import init_to_median_or_hint
+
+    init = init_to_median_or_hint(num_samples=15)
     if family == "mean_field":
         return AutoNormal(model_fn, init_loc_fn=init, init_scale=_INIT_SCALE)
     if family == "low_rank":
@@ -250,7 +252,8 @@ def fit_svi(model: Any, x: torch.Tensor, y: torch.Tensor, *, family: str = "mean
     latent = guide_core.sample_posterior(draw_key, params, sample_shape=(num_predictive_draws,))
     replay = Predictive(annealed_model, posterior_samples=latent, batch_ndims=1)(
         jax.random.fold_in(key, 2), x_jax, None, jnp.float32(1.0))
-    samples = {**{k: v for k, v in replay.items()}, **latent}
+    # numpyro.factor sites (e.g. a flow prior's log density) replay as empty Unit values: not draws.
+    samples = {**{k: v for k, v in replay.items() if v.size}, **latent}
     draws = {name: value.unsqueeze(0) for name, value in draws_to_torch(samples).items()}
     info = {"family": family, "num_steps": num_steps, "local_reparameterization": uses_trick,
             "optimisation_seconds": time.perf_counter() - start,

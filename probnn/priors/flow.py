@@ -147,6 +147,15 @@ class FlowWeightPrior(WeightPrior):
             layers.append(self._split(flow(z), fan_in, fan_out))
         return layers
 
+    def central_layers(self, layer_shapes: LayerShapes) -> Layers:
+        """The weights at ``T(0)``, the image of the base distribution's mode (``[fan_in, fan_out]``,
+        ``[fan_out]`` per layer, detached): where samplers and guides start. Without couplings it is the
+        per-parameter mean."""
+        shapes = self._check(layer_shapes)
+        with torch.no_grad():
+            return [self._split(flow(torch.zeros(fan_in * fan_out + fan_out)), fan_in, fan_out)
+                    for flow, (fan_in, fan_out) in zip(self.flows, shapes, strict=True)]
+
     def log_prob(self, layers: Layers) -> torch.Tensor:
         if len(layers) != len(self.flows):
             raise InputError(f"this flow prior has {len(self.flows)} layers; got {len(layers)}")
@@ -193,13 +202,18 @@ class FlowWeightPrior(WeightPrior):
         import numpyro
         import numpyro.distributions as dist
 
+        from probnn.inference.handlers import INIT_HINT
+
         shapes = self._check(layer_shapes)
         log_prob = self._jax_log_prob()
         layers = []
-        for index, (fan_in, fan_out) in enumerate(shapes):
-            weight = numpyro.sample(f"w{index}", dist.ImproperUniform(dist.constraints.real, (),
-                                                                      (fan_in, fan_out)))
-            bias = numpyro.sample(f"b{index}", dist.ImproperUniform(dist.constraints.real, (), (fan_out,)))
+        for index, ((fan_in, fan_out), (centre_weight, centre_bias)) in enumerate(
+                zip(shapes, self.central_layers(shapes), strict=True)):
+            # The flat sites carry a start value (init_to_median_or_hint): their prior cannot be sampled.
+            weight = numpyro.sample(f"w{index}", dist.ImproperUniform(dist.constraints.real, (), (fan_in, fan_out)),
+                                    infer={INIT_HINT: jnp.asarray(centre_weight.numpy())})
+            bias = numpyro.sample(f"b{index}", dist.ImproperUniform(dist.constraints.real, (), (fan_out,)),
+                                  infer={INIT_HINT: jnp.asarray(centre_bias.numpy())})
             u = jnp.concatenate([(weight * math.sqrt(fan_in)).reshape(-1), bias])
             numpyro.factor(f"flow_log_prob{index}", log_prob(index, u)
                            + 0.5 * fan_in * fan_out * math.log(fan_in))
