@@ -181,6 +181,12 @@ def likelihood_noise(settings: dict) -> dict:
     return {"noise": math.sqrt(settings["noise_variance"])}
 
 
+def notebook_chain_budget(sghmc: dict, thinning: int) -> dict:
+    """``sghmc`` settings with the notebook's schedule at ``thinning``: burn-in 2000 + 10 thinning, then 30
+    draws every ``thinning`` steps (the notebook: thinning 2000)."""
+    return {**sghmc, "thinning": thinning, "num_burnin": NOTEBOOK_BURNIN + NOTEBOOK_DISCARDED * thinning}
+
+
 def official_sampler_options(model: BNN, num_data: int, options: dict, noise_start: float | None = None) -> dict:
     """``fit_sghmc`` keywords of the official sampler (``OFFICIAL_SAMPLER`` with any ablation applied).
 
@@ -410,8 +416,8 @@ def main() -> None:
                         help="with --sampler official: restore probnn's defaults for these options")
     parser.add_argument("--noise", choices=("fixed", "learned"), default="fixed",
                         help="learned: noise std ~ HalfNormal(1) on the standardised targets, sampled with the "
-                        "weights by the same SGHMC (chains start at the notebook's sqrt(0.1)); fixed: the "
-                        "notebook's noise variance 0.1")
+                        "weights by the same SGHMC (with --sampler official its chains start at sqrt(0.1)); "
+                        "fixed: the notebook's noise variance 0.1")
     parser.add_argument("--long-chains", action="store_true",
                         help="the notebook's chain budget (burn-in 2000 + 10 x 2000, 30 draws every 2000) with the "
                         "default protocol's sampler settings")
@@ -434,8 +440,7 @@ def main() -> None:
     if args.thinning is not None:
         if not notebook:
             parser.error("--thinning scales the notebook protocol's sampler; use it with --protocol notebook")
-        settings = {**settings, "sghmc": {**settings["sghmc"], "thinning": args.thinning,
-                                          "num_burnin": NOTEBOOK_BURNIN + NOTEBOOK_DISCARDED * args.thinning}}
+        settings = {**settings, "sghmc": notebook_chain_budget(settings["sghmc"], args.thinning)}
     if args.sampler == "official":
         if not notebook:
             parser.error("--sampler official reproduces the notebook's sampler; use it with --protocol notebook")
@@ -452,8 +457,7 @@ def main() -> None:
     if args.long_chains:
         if notebook:
             parser.error("--long-chains lengthens the default protocol's chains (--protocol notebook has them)")
-        settings = {**settings, "sghmc": {**settings["sghmc"], "thinning": NOTEBOOK_THINNING,
-                                          "num_burnin": NOTEBOOK_BURNIN + NOTEBOOK_DISCARDED * NOTEBOOK_THINNING}}
+        settings = {**settings, "sghmc": notebook_chain_budget(settings["sghmc"], NOTEBOOK_THINNING)}
     if args.noise == "learned":
         settings = {key: value for key, value in settings.items() if key != "noise_variance"}
         settings.update(noise="learned", noise_prior_scale=1.0, noise_start=math.sqrt(0.1))

@@ -185,7 +185,8 @@ def fit_functional_prior(bnn: Model, target: Model, *, measurement_set: Measurem
                 if learning_rate_schedule == "cosine" else None)
     history: list[float] = []
     start = time.perf_counter()
-    def draw_functions(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+
+    def sample_pair(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Target and BNN function values at ``x`` (``[num_function_samples, m]`` each); gradients reach
         the prior's parameters through the BNN's reparameterised weights."""
         with torch.no_grad():
@@ -197,10 +198,10 @@ def fit_functional_prior(bnn: Model, target: Model, *, measurement_set: Measurem
     bar = progress_bar(range(num_steps), desc=f"functional prior ({distance_function.name})", progress=progress)
     for _ in bar:
         x = measurement.sample(generator)
-        target_functions, model_functions = draw_functions(x)
+        target_functions, model_functions = sample_pair(x)
         if independent_critic_samples:  # a second batch at the same inputs, for the critic only
             with torch.no_grad():
-                critic_target, critic_model = draw_functions(x)
+                critic_target, critic_model = sample_pair(x)
             loss = distance_function(target_functions, model_functions, generator=generator,
                                      critic_target=critic_target, critic_model=critic_model)
         else:
